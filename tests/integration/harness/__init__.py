@@ -19,7 +19,7 @@ import os
 import sys
 import unittest
 
-from .server import (SKIP, Server, ServerError, Skip, backend_name, check_prerequisites,
+from .ferretd import (SKIP, Server, ServerError, Skip, backend_name, check_prerequisites,
                      spec_dir)
 from . import wire
 

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 import harness  # noqa: E402
-from harness.server import Server, ServerError, Skip, check_prerequisites  # noqa: E402
+from harness.ferretd import Server, ServerError, Skip, check_prerequisites  # noqa: E402
 
 
 def main(argv):

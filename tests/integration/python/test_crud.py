@@ -286,7 +286,7 @@ class TestFind(Base):
         self.assertEqual(self.ids({'name': {'$nin': ['ant', 'bee']}}), [3, 4, 5, 6])
 
     def test_and_or_nor(self):
-        self.assertEqual(self.ids({'$or': [{'name': 'ant'}, {'n': {'$gt': 2}}]}), [1, 3])
+        self.assertEqual(self.ids({'$or': [{'name': 'ant'}, {'n': {'$gt': 2}}]}), [1, 2, 3])
         self.assertEqual(self.ids({'$and': [{'tags': 'a'}, {'tags': 'c'}]}), [4])
         self.assertEqual(self.ids({'$nor': [{'tags': 'a'}, {'n': None}]}), [2, 3])
         self.assertEqual(self.ids({'name': {'$ne': 'ant'}, '$or': [{'tags': 'b'}, {'_id': 6}]}),
