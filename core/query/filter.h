@@ -1,0 +1,31 @@
+/*
+ * filter.h: MongoDB query filters, compiled once and matched against documents.
+ */
+#ifndef FE_FILTER_H
+#define FE_FILTER_H
+
+#include <stdbool.h>
+
+#include <bson/bson.h>
+
+#include "error/error.h"
+
+typedef struct fe_filter fe_filter_t;
+
+/* What a match learned that later stages need: the array index the positional operator `$`
+ * refers to (the last array traversed by a matching path), or -1. */
+typedef struct fe_match_info {
+   int32_t positional_index;
+} fe_match_info_t;
+
+/* Compiles a filter document. Returns NULL and sets *error (code 2 BadValue for an unknown or
+ * malformed operator, as MongoDB does) on failure. The result is owned by the caller and
+ * does not borrow spec. */
+fe_filter_t *filter_compile(const bson_t *spec, fe_error_t *error);
+
+/* True when doc matches. info (nullable) receives the positional index. */
+bool filter_match(const fe_filter_t *filter, const bson_t *doc, fe_match_info_t *info);
+
+void filter_destroy(fe_filter_t *filter);
+
+#endif /* FE_FILTER_H */
