@@ -41,6 +41,7 @@
 #define THREADS 4
 #define THREAD_BATCHES 50
 #define THREAD_BATCH 10
+#define CAS_INCREMENTS 50
 
 /* The run's state: one loaded backend and one main session. */
 typedef struct harness {
@@ -1264,6 +1265,179 @@ test_threads(void **state)
    drop_db(h, db);
 }
 
+/* A database dropped while another session has it open: that session's later writes land in
+ * the new database that everyone sees, never in a vanished file. */
+static void
+test_drop_database_shared(void **state)
+{
+   harness_t *h = H(state);
+   char db[64];
+   ferret_ns_t ns;
+   ferret_session_t *other;
+   ferret_error_t error = {0};
+   ferret_cursor_t *cursor = NULL;
+   ferret_query_t q = {.struct_size = sizeof q};
+   const uint8_t *bson;
+   size_t len;
+   doc_t docs[3];
+   names_t dbs;
+
+   db_name(h, "shared_drop", db, sizeof db);
+   ns = (ferret_ns_t){db, "c"};
+   for (int i = 0; i < 3; i++) {
+      make_doc(&docs[i], i, "shared");
+   }
+   CHECK_OK(h->m->session_open(h->backend, &other, &err_));
+   insert_docs(h, &ns, &docs[0], 1);
+   /* The other session reads (and so opens the database) and keeps a cursor open. */
+   CHECK_OK(h->m->query(other, &ns, &q, &cursor, &err_));
+   expect_status(h->m->cursor_next(cursor, &bson, &len, &error), FERRET_OK, &error, "next");
+   assert_non_null(bson);
+
+   drop_db(h, db);
+   list_databases(h, &dbs);
+   assert_false(names_has(&dbs, db));
+   names_free(&dbs);
+   assert_int_equal(count_docs(h, &ns), 0);
+   h->m->cursor_close(cursor);
+
+   /* Writes from the session that had it open are seen by the dropping one, and vice versa. */
+   {
+      ferret_doc_t f = as_fdoc(&docs[1]);
+      size_t inserted = 0;
+      result_t r;
+      expect_status(h->m->insert(other, &ns, &f, 1, &inserted, &error), FERRET_OK, &error,
+                    "insert after drop");
+      assert_int_equal(inserted, 1);
+      insert_docs(h, &ns, &docs[2], 1);
+      scan(h, &ns, &r);
+      assert_int_equal(r.count, 2);
+      assert_false(result_has(&r, bson_get_data(docs[0].bson), docs[0].bson->len));
+      result_free(&r);
+      expect_status(run_query(h, other, &ns, &q, &r, &error), FERRET_OK, &error, "query");
+      assert_int_equal(r.count, 2);
+      result_free(&r);
+   }
+   /* Dropped again with both sessions' connections open, then both close. */
+   drop_db(h, db);
+   h->m->session_close(other);
+   list_databases(h, &dbs);
+   assert_false(names_has(&dbs, db));
+   names_free(&dbs);
+   assert_int_equal(count_docs(h, &ns), 0);
+   for (int i = 0; i < 3; i++) {
+      doc_free(&docs[i]);
+   }
+}
+
+typedef struct incrementer {
+   harness_t *h;
+   const ferret_ns_t *ns;
+   const doc_t *seed;
+   int done;
+   int failures;
+   char failure[FERRET_ERROR_MESSAGE_SIZE + 64];
+} incrementer_t;
+
+/* Read-modify-write of one counter with replace() as compare-and-swap, retried on a lost race:
+ * what the core does for an update. */
+static void *
+incrementer_run(void *arg)
+{
+   incrementer_t *w = arg;
+   harness_t *h = w->h;
+   ferret_session_t *session = NULL;
+   ferret_error_t error = {0};
+
+   if (h->m->session_open(h->backend, &session, &error) != FERRET_OK) {
+      w->failures++;
+      return NULL;
+   }
+   while (w->done < CAS_INCREMENTS) {
+      bson_t *v = BCON_NEW("", BCON_INT32(0));
+      ferret_term_t term = {"_id", FERRET_OP_EQ, bson_get_data(v), v->len, w->seed->id_key,
+                            w->seed->id_key_len, false};
+      ferret_query_t q = {.struct_size = sizeof q, .terms = &term, .term_count = 1};
+      result_t r;
+      ferret_status_t status = run_query(h, session, w->ns, &q, &r, &error);
+      bson_destroy(v);
+      if (status != FERRET_OK || r.count != 1) {
+         if (!w->failures++) {
+            snprintf(w->failure, sizeof w->failure, "read: status %d, %zu docs: %s",
+                     (int) status, r.count, error.message);
+         }
+         result_free(&r);
+         break;
+      }
+      {
+         bson_t old, *next = bson_new();
+         bson_iter_t it;
+         ferret_doc_t f;
+         bool replaced = false;
+         bson_init_static(&old, r.docs[0], r.lens[0]);
+         bson_iter_init_find(&it, &old, "n");
+         BSON_APPEND_INT32(next, "_id", 0);
+         BSON_APPEND_INT32(next, "n", bson_iter_int32(&it) + 1);
+         f = (ferret_doc_t){bson_get_data(next), next->len, w->seed->id_key, w->seed->id_key_len};
+         status = h->m->replace(session, w->ns, r.docs[0], r.lens[0], &f, &replaced, &error);
+         if (status != FERRET_OK) {
+            if (!w->failures++) {
+               snprintf(w->failure, sizeof w->failure, "replace: status %d: %s", (int) status,
+                        error.message);
+            }
+         } else if (replaced) {
+            w->done++;
+         }
+         bson_destroy(next);
+      }
+      result_free(&r);
+   }
+   h->m->session_close(session);
+   return NULL;
+}
+
+static void
+test_concurrent_compare_and_swap(void **state)
+{
+   harness_t *h = H(state);
+   char db[64];
+   ferret_ns_t ns;
+   doc_t seed;
+   pthread_t threads[THREADS];
+   incrementer_t workers[THREADS];
+   bson_iter_t it;
+   bson_t stored;
+   result_t r;
+
+   db_name(h, "cas_race", db, sizeof db);
+   ns = (ferret_ns_t){db, "counter"};
+   seed.bson = BCON_NEW("_id", BCON_INT32(0), "n", BCON_INT32(0));
+   assert_true(bson_iter_init_find(&it, seed.bson, "_id"));
+   assert_true(idkey_encode(&it, &seed.id_key, &seed.id_key_len));
+   insert_docs(h, &ns, &seed, 1);
+   for (int i = 0; i < THREADS; i++) {
+      workers[i] = (incrementer_t){.h = h, .ns = &ns, .seed = &seed};
+      assert_int_equal(pthread_create(&threads[i], NULL, incrementer_run, &workers[i]), 0);
+   }
+   for (int i = 0; i < THREADS; i++) {
+      pthread_join(threads[i], NULL);
+   }
+   for (int i = 0; i < THREADS; i++) {
+      if (workers[i].failures) {
+         fail_msg("thread %d: %s", i, workers[i].failure);
+      }
+   }
+   /* No increment lost: the counter is the number of successful swaps. */
+   scan(h, &ns, &r);
+   assert_int_equal(r.count, 1);
+   assert_true(bson_init_static(&stored, r.docs[0], r.lens[0]));
+   assert_true(bson_iter_init_find(&it, &stored, "n"));
+   assert_int_equal(bson_iter_int32(&it), THREADS * CAS_INCREMENTS);
+   result_free(&r);
+   doc_free(&seed);
+   drop_db(h, db);
+}
+
 static void
 test_transactions(void **state)
 {
@@ -1438,6 +1612,8 @@ main(int argc, char **argv)
       cmocka_unit_test(test_large_document), cmocka_unit_test(test_duplicate_keys),
       cmocka_unit_test(test_compare_and_swap), cmocka_unit_test(test_cursors),
       cmocka_unit_test(test_pushdown),       cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_drop_database_shared),
+      cmocka_unit_test(test_concurrent_compare_and_swap),
       cmocka_unit_test(test_transactions),   cmocka_unit_test(test_stats),
    };
    char *env_config = getenv("FERRET_BACKEND_CONFIG") ? strdup(getenv("FERRET_BACKEND_CONFIG"))
