@@ -1559,9 +1559,14 @@ async function main() {
    return new Runner(files, suite).run();
 }
 
-main().then((code) => {
-   process.exitCode = code;
-}, (e) => {
-   console.error(`runner: ${e.stack || e}`);
-   process.exitCode = 2;
-});
+export { Matcher, MatchError, cmpVersion, requirementsUnmet, staticCheck, loadExpectedFailures };
+
+// Run only as a program, not when imported by the matcher's tests.
+if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
+   main().then((code) => {
+      process.exitCode = code;
+   }, (e) => {
+      console.error(`runner: ${e.stack || e}`);
+      process.exitCode = 2;
+   });
+}
