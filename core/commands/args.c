@@ -1,0 +1,202 @@
+/*
+ * args.c: command arguments and shared reply shapes.
+ */
+#include "commands/args.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_DB_NAME 64
+#define MAX_NAMESPACE 255
+
+bool
+args_check_db_name(const char *db, fe_error_t *error)
+{
+   size_t len = strlen(db);
+   if (len == 0) {
+      return error_set(error, FE_InvalidNamespace, "database name cannot be empty");
+   }
+   if (len >= MAX_DB_NAME) {
+      return error_set(error, FE_InvalidNamespace, "database name is too long: '%s'", db);
+   }
+   if (strpbrk(db, "/\\. \"$")) {
+      return error_set(error, FE_InvalidNamespace, "Invalid database name: '%s'", db);
+   }
+   return true;
+}
+
+bool
+args_check_collection_name(const char *db, const char *collection, fe_error_t *error)
+{
+   if (!args_check_db_name(db, error)) {
+      return false;
+   }
+   if (collection[0] == '\0') {
+      return error_set(error, FE_InvalidNamespace, "Invalid namespace specified '%s.'", db);
+   }
+   if (strchr(collection, '$')) {
+      return error_set(error, FE_InvalidNamespace, "Invalid collection name: %s", collection);
+   }
+   if (strlen(db) + 1 + strlen(collection) > MAX_NAMESPACE) {
+      return error_set(error, FE_InvalidNamespace, "Fully qualified namespace is too long: %s.%s",
+                       db, collection);
+   }
+   return true;
+}
+
+bool
+args_collection(const fe_ctx_t *ctx, const char **collection, fe_error_t *error)
+{
+   bson_iter_t iter;
+   if (!bson_iter_init_find(&iter, ctx->command, ctx->name) || !BSON_ITER_HOLDS_UTF8(&iter)) {
+      return error_set(error, FE_InvalidNamespace,
+                       "collection name has invalid type %s",
+                       bson_iter_init_find(&iter, ctx->command, ctx->name) ? "non-string" : "missing");
+   }
+   *collection = bson_iter_utf8(&iter, NULL);
+   if (strlen(*collection) != bson_iter_utf8_len_unsafe(&iter)) {
+      return error_set(error, FE_InvalidNamespace, "collection name contains a null byte");
+   }
+   return args_check_collection_name(ctx->db, *collection, error);
+}
+
+static bool
+nested(const bson_t *command, const char *key, bool want_array, bson_t *out, bool *present,
+       fe_error_t *error)
+{
+   bson_iter_t iter;
+   const uint8_t *data;
+   uint32_t len;
+
+   bson_init(out);
+   if (present) {
+      *present = false;
+   }
+   if (!bson_iter_init_find(&iter, command, key)) {
+      return true;
+   }
+   if (!want_array && BSON_ITER_HOLDS_NULL(&iter)) {
+      return true;
+   }
+   if (want_array ? !BSON_ITER_HOLDS_ARRAY(&iter) : !BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+      return error_set(error, FE_TypeMismatch, "BSON field '%s' is the wrong type, expected %s",
+                       key, want_array ? "array" : "object");
+   }
+   if (want_array) {
+      bson_iter_array(&iter, &len, &data);
+   } else {
+      bson_iter_document(&iter, &len, &data);
+   }
+   bson_destroy(out);
+   bson_init_static(out, data, len);
+   if (present) {
+      *present = true;
+   }
+   return true;
+}
+
+bool
+args_document(const bson_t *command, const char *key, bson_t *out, bool *present,
+              fe_error_t *error)
+{
+   return nested(command, key, false, out, present, error);
+}
+
+bool
+args_array(const bson_t *command, const char *key, bson_t *out, bool *present,
+           fe_error_t *error)
+{
+   return nested(command, key, true, out, present, error);
+}
+
+bool
+args_int64(const bson_t *command, const char *key, int64_t *out, fe_error_t *error)
+{
+   bson_iter_t iter;
+   if (!bson_iter_init_find(&iter, command, key) || BSON_ITER_HOLDS_NULL(&iter)) {
+      return true;
+   }
+   switch (bson_iter_type(&iter)) {
+   case BSON_TYPE_INT32:
+      *out = bson_iter_int32(&iter);
+      return true;
+   case BSON_TYPE_INT64:
+      *out = bson_iter_int64(&iter);
+      return true;
+   case BSON_TYPE_DOUBLE: {
+      double value = bson_iter_double(&iter);
+      if (value != floor(value) || !isfinite(value) || fabs(value) > 9.2e18) {
+         return error_set(error, FE_BadValue, "BSON field '%s' has a non-integral value", key);
+      }
+      *out = (int64_t) value;
+      return true;
+   }
+   default:
+      return error_set(error, FE_TypeMismatch,
+                       "BSON field '%s' is the wrong type '%s', expected types '[long, int, "
+                       "decimal, double]'",
+                       key, bson_iter_type(&iter) == BSON_TYPE_UTF8 ? "string" : "other");
+   }
+}
+
+bool
+args_bool(const bson_t *command, const char *key, bool *out, fe_error_t *error)
+{
+   bson_iter_t iter;
+   if (!bson_iter_init_find(&iter, command, key) || BSON_ITER_HOLDS_NULL(&iter)) {
+      return true;
+   }
+   if (!BSON_ITER_HOLDS_BOOL(&iter) && !BSON_ITER_HOLDS_NUMBER(&iter)) {
+      return error_set(error, FE_TypeMismatch,
+                       "BSON field '%s' is the wrong type, expected type 'bool'", key);
+   }
+   *out = bson_iter_as_bool(&iter);
+   return true;
+}
+
+void
+args_append_cursor(bson_t *reply, int64_t id, const char *ns, bool first, const bson_t *batch)
+{
+   bson_t cursor;
+   BSON_APPEND_DOCUMENT_BEGIN(reply, "cursor", &cursor);
+   bson_append_array(&cursor, first ? "firstBatch" : "nextBatch", -1, batch);
+   BSON_APPEND_INT64(&cursor, "id", id);
+   BSON_APPEND_UTF8(&cursor, "ns", ns);
+   bson_append_document_end(reply, &cursor);
+}
+
+bool
+args_reply_first_batch(fe_ctx_t *ctx, fe_cursor_t *cursor, int64_t batch_size,
+                       bool single_batch, fe_error_t *error)
+{
+   bson_t batch = BSON_INITIALIZER;
+   bool exhausted = false;
+   int64_t id = 0;
+   bool ok = false;
+   char ns[sizeof cursor->ns];
+
+   snprintf(ns, sizeof ns, "%s", cursor->ns);
+   if (batch_size < 0) {
+      error_set(error, 51024, "BSON field 'batchSize' value must be >= 0, actual value '%lld'",
+                (long long) batch_size);
+      goto done;
+   }
+   if (!cursor_fill_batch(cursor, batch_size, ARGS_MAX_BATCH_BYTES, &batch, &exhausted, error)) {
+      goto done;
+   }
+   if (ctx->has_lsid) {
+      memcpy(cursor->lsid, ctx->lsid, 16);
+      cursor->has_lsid = true;
+   }
+   if (!exhausted && !single_batch) {
+      id = cursor_registry_add(&ctx->server->cursors, cursor);
+      cursor = NULL;
+   }
+   args_append_cursor(ctx->reply, id, ns, true, &batch);
+   ok = true;
+
+done:
+   cursor_destroy(cursor);
+   bson_destroy(&batch);
+   return ok;
+}

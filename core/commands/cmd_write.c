@@ -1,0 +1,505 @@
+/*
+ * cmd_write.c: the write commands: insert, update, delete and findAndModify, with ordered
+ * and unordered batches and per-statement writeErrors.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands/args.h"
+#include "commands/handlers.h"
+#include "commands/write_ops.h"
+#include "wire/header.h"
+
+static bool statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items,
+                       uint32_t *count, fe_error_t *error);
+static bool insert_run(const fe_store_t *store, bson_t *prepared, int64_t *indexes,
+                       size_t count, bool ordered, int64_t *inserted, bson_t *write_errors,
+                       uint32_t *error_count, bool *stop);
+static bool parse_update_statement(const bson_t *item, fe_update_statement_t *statement,
+                                   bson_t *q, bson_t *u, bson_t *array_filters,
+                                   fe_error_t *error);
+
+bool
+cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
+{
+   const char *collection;
+   fe_store_t store;
+   bson_iter_t items;
+   uint32_t count = 0;
+   bool ordered = true;
+   bson_t *prepared = NULL;
+   int64_t *indexes = NULL;
+   size_t pending = 0;
+   int64_t inserted = 0;
+   bson_t write_errors = BSON_INITIALIZER;
+   uint32_t error_count = 0;
+   bool stop = false;
+   bool ok = false;
+   int64_t index = 0;
+
+   if (!args_collection(ctx, &collection, error) ||
+       !args_bool(ctx->command, "ordered", &ordered, error) ||
+       !statements(ctx, "documents", &items, &count, error)) {
+      goto done;
+   }
+   write_ops_store(ctx, collection, &store);
+   prepared = calloc(count ? count : 1, sizeof *prepared);
+   indexes = calloc(count ? count : 1, sizeof *indexes);
+   if (!prepared || !indexes) {
+      error_set(error, FE_ExceededMemoryLimit, "out of memory");
+      goto done;
+   }
+   /* Valid documents go to the backend in runs; an invalid one ends its run with an error. */
+   for (index = 0; bson_iter_next(&items) && !stop; index++) {
+      fe_error_t item_error = {0};
+      bson_t doc;
+      const uint8_t *data;
+      uint32_t len;
+
+      if (!BSON_ITER_HOLDS_DOCUMENT(&items)) {
+         error_set(&item_error, FE_TypeMismatch, "document to insert must be an object");
+      } else {
+         bson_iter_document(&items, &len, &data);
+         bson_init_static(&doc, data, len);
+         if (write_ops_prepare_insert(&doc, &prepared[pending], &item_error)) {
+            indexes[pending++] = index;
+            continue;
+         }
+         bson_destroy(&prepared[pending]);
+      }
+      insert_run(&store, prepared, indexes, pending, ordered, &inserted, &write_errors,
+                 &error_count, &stop);
+      pending = 0;
+      if (!stop) {
+         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL);
+         stop = ordered;
+      }
+   }
+   if (!stop) {
+      insert_run(&store, prepared, indexes, pending, ordered, &inserted, &write_errors,
+                 &error_count, &stop);
+      pending = 0;
+   }
+   BSON_APPEND_INT32(ctx->reply, "n", (int32_t) inserted);
+   if (error_count > 0) {
+      BSON_APPEND_ARRAY(ctx->reply, "writeErrors", &write_errors);
+   }
+   ok = true;
+
+done:
+   if (prepared) {
+      for (size_t i = 0; i < pending; i++) {
+         bson_destroy(&prepared[i]);
+      }
+   }
+   free(prepared);
+   free(indexes);
+   bson_destroy(&write_errors);
+   return ok;
+}
+
+bool
+cmd_update(fe_ctx_t *ctx, fe_error_t *error)
+{
+   const char *collection;
+   fe_store_t store;
+   bson_iter_t items;
+   uint32_t count = 0;
+   bool ordered = true;
+   int64_t matched = 0;
+   int64_t modified = 0;
+   bson_t upserted = BSON_INITIALIZER;
+   uint32_t upserted_count = 0;
+   bson_t write_errors = BSON_INITIALIZER;
+   uint32_t error_count = 0;
+   bool ok = false;
+
+   if (!args_collection(ctx, &collection, error) ||
+       !args_bool(ctx->command, "ordered", &ordered, error) ||
+       !statements(ctx, "updates", &items, &count, error)) {
+      goto done;
+   }
+   write_ops_store(ctx, collection, &store);
+   for (int64_t index = 0; bson_iter_next(&items); index++) {
+      fe_error_t item_error = {0};
+      fe_update_statement_t statement;
+      fe_update_result_t result;
+      bson_t item;
+      bson_t q, u, array_filters;
+      const uint8_t *data;
+      uint32_t len;
+      bool item_ok;
+
+      memset(&result, 0, sizeof result);
+      bson_init(&result.upserted_id);
+      bson_init(&q);
+      bson_init(&u);
+      bson_init(&array_filters);
+      if (!BSON_ITER_HOLDS_DOCUMENT(&items)) {
+         item_ok = error_set(&item_error, FE_TypeMismatch, "update statement must be an object");
+      } else {
+         bson_iter_document(&items, &len, &data);
+         bson_init_static(&item, data, len);
+         item_ok = parse_update_statement(&item, &statement, &q, &u, &array_filters,
+                                          &item_error) &&
+                   write_ops_update(&store, &statement, &result, &item_error);
+      }
+      if (item_ok) {
+         matched += result.matched;
+         modified += result.modified;
+         if (result.upserted) {
+            char key[16];
+            const char *key_ptr;
+            bson_t entry;
+            bson_iter_t id;
+            bson_uint32_to_string(upserted_count++, &key_ptr, key, sizeof key);
+            bson_append_document_begin(&upserted, key_ptr, -1, &entry);
+            BSON_APPEND_INT32(&entry, "index", (int32_t) index);
+            if (bson_iter_init_find(&id, &result.upserted_id, "_id")) {
+               bson_append_iter(&entry, "_id", 3, &id);
+            }
+            bson_append_document_end(&upserted, &entry);
+         }
+      } else {
+         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL);
+      }
+      write_ops_result_destroy(&result);
+      bson_destroy(&q);
+      bson_destroy(&u);
+      bson_destroy(&array_filters);
+      if (!item_ok && ordered) {
+         break;
+      }
+   }
+   BSON_APPEND_INT32(ctx->reply, "n", (int32_t) (matched + upserted_count));
+   BSON_APPEND_INT32(ctx->reply, "nModified", (int32_t) modified);
+   if (upserted_count > 0) {
+      BSON_APPEND_ARRAY(ctx->reply, "upserted", &upserted);
+   }
+   if (error_count > 0) {
+      BSON_APPEND_ARRAY(ctx->reply, "writeErrors", &write_errors);
+   }
+   ok = true;
+
+done:
+   bson_destroy(&upserted);
+   bson_destroy(&write_errors);
+   return ok;
+}
+
+bool
+cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
+{
+   const char *collection;
+   fe_store_t store;
+   bson_iter_t items;
+   uint32_t count = 0;
+   bool ordered = true;
+   int64_t deleted_total = 0;
+   bson_t write_errors = BSON_INITIALIZER;
+   uint32_t error_count = 0;
+   bool ok = false;
+
+   if (!args_collection(ctx, &collection, error) ||
+       !args_bool(ctx->command, "ordered", &ordered, error) ||
+       !statements(ctx, "deletes", &items, &count, error)) {
+      goto done;
+   }
+   write_ops_store(ctx, collection, &store);
+   for (int64_t index = 0; bson_iter_next(&items); index++) {
+      fe_error_t item_error = {0};
+      bson_t item;
+      bson_t q;
+      int64_t limit = 0;
+      int64_t deleted = 0;
+      const uint8_t *data;
+      uint32_t len;
+      bool item_ok = false;
+      bool has_q = false;
+
+      bson_init(&q);
+      if (!BSON_ITER_HOLDS_DOCUMENT(&items)) {
+         error_set(&item_error, FE_TypeMismatch, "delete statement must be an object");
+      } else {
+         bson_iter_document(&items, &len, &data);
+         bson_init_static(&item, data, len);
+         bson_destroy(&q);
+         if (args_document(&item, "q", &q, &has_q, &item_error) &&
+             args_int64(&item, "limit", &limit, &item_error)) {
+            if (!has_q) {
+               error_set(&item_error, 40414,
+                         "BSON field 'delete.deletes.q' is missing but a required field");
+            } else if (limit != 0 && limit != 1) {
+               error_set(&item_error, FE_FailedToParse,
+                         "The limit field in delete objects must be 0 or 1. Got %lld",
+                         (long long) limit);
+            } else {
+               item_ok = write_ops_delete(&store, &q, NULL, limit == 0, &deleted, NULL,
+                                          &item_error);
+            }
+         }
+      }
+      bson_destroy(&q);
+      if (item_ok) {
+         deleted_total += deleted;
+      } else {
+         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL);
+         if (ordered) {
+            break;
+         }
+      }
+   }
+   BSON_APPEND_INT32(ctx->reply, "n", (int32_t) deleted_total);
+   if (error_count > 0) {
+      BSON_APPEND_ARRAY(ctx->reply, "writeErrors", &write_errors);
+   }
+   ok = true;
+
+done:
+   bson_destroy(&write_errors);
+   return ok;
+}
+
+bool
+cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
+{
+   const char *collection;
+   fe_store_t store;
+   bson_t query, sort, fields, update, array_filters;
+   bool has_update = false;
+   bool has_fields = false;
+   bool remove = false;
+   bool return_new = false;
+   bool upsert = false;
+   fe_update_result_t result;
+   bson_t *removed = NULL;
+   const bson_t *value = NULL;
+   fe_projection_t *projection = NULL;
+   bson_t projected = BSON_INITIALIZER;
+   bson_t last_error;
+   bson_iter_t iter;
+   bool ok = false;
+
+   memset(&result, 0, sizeof result);
+   bson_init(&result.upserted_id);
+   bson_init(&update);
+   if (!args_collection(ctx, &collection, error) ||
+       !args_document(ctx->command, "query", &query, NULL, error) ||
+       !args_document(ctx->command, "sort", &sort, NULL, error) ||
+       !args_document(ctx->command, "fields", &fields, &has_fields, error) ||
+       !args_array(ctx->command, "arrayFilters", &array_filters, NULL, error) ||
+       !args_bool(ctx->command, "remove", &remove, error) ||
+       !args_bool(ctx->command, "new", &return_new, error) ||
+       !args_bool(ctx->command, "upsert", &upsert, error)) {
+      goto done;
+   }
+   if (bson_iter_init_find(&iter, ctx->command, "update") && !BSON_ITER_HOLDS_NULL(&iter)) {
+      const uint8_t *data;
+      uint32_t len;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&iter) && !BSON_ITER_HOLDS_ARRAY(&iter)) {
+         error_set(error, FE_FailedToParse, "Update argument must be either an object or an array");
+         goto done;
+      }
+      if (BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+         bson_iter_document(&iter, &len, &data);
+      } else {
+         bson_iter_array(&iter, &len, &data);
+      }
+      bson_destroy(&update);
+      bson_init_static(&update, data, len);
+      has_update = true;
+   }
+   if (remove && has_update) {
+      error_set(error, FE_FailedToParse, "Cannot specify both an update and remove=true");
+      goto done;
+   }
+   if (!remove && !has_update) {
+      error_set(error, FE_FailedToParse, "Either an update or remove=true must be specified");
+      goto done;
+   }
+   if (remove && upsert) {
+      error_set(error, FE_FailedToParse, "Cannot specify both upsert=true and remove=true");
+      goto done;
+   }
+   if (remove && return_new) {
+      error_set(error, FE_FailedToParse,
+                "Cannot specify both new=true and remove=true; 'remove' always returns the "
+                "deleted document");
+      goto done;
+   }
+   if (has_fields && !bson_empty(&fields) && !(projection = projection_compile(&fields, error))) {
+      goto done;
+   }
+   write_ops_store(ctx, collection, &store);
+
+   BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "lastErrorObject", &last_error);
+   if (remove) {
+      int64_t deleted = 0;
+      if (!write_ops_delete(&store, &query, &sort, false, &deleted, &removed, error)) {
+         bson_append_document_end(ctx->reply, &last_error);
+         goto done;
+      }
+      BSON_APPEND_INT32(&last_error, "n", (int32_t) deleted);
+      value = removed;
+   } else {
+      fe_update_statement_t statement = {
+         .filter = &query,
+         .update = &update,
+         .update_is_pipeline = bson_iter_init_find(&iter, ctx->command, "update") &&
+                               BSON_ITER_HOLDS_ARRAY(&iter),
+         .array_filters = bson_empty(&array_filters) ? NULL : &array_filters,
+         .sort = &sort,
+         .multi = false,
+         .upsert = upsert,
+         .want_documents = true,
+      };
+      if (!write_ops_update(&store, &statement, &result, error)) {
+         bson_append_document_end(ctx->reply, &last_error);
+         goto done;
+      }
+      BSON_APPEND_INT32(&last_error, "n", (int32_t) (result.matched + (result.upserted ? 1 : 0)));
+      BSON_APPEND_BOOL(&last_error, "updatedExisting", result.matched > 0);
+      if (result.upserted && bson_iter_init_find(&iter, &result.upserted_id, "_id")) {
+         bson_append_iter(&last_error, "upserted", -1, &iter);
+      }
+      value = return_new ? result.after : result.before;
+   }
+   bson_append_document_end(ctx->reply, &last_error);
+   if (value && projection) {
+      fe_match_info_t match = {-1};
+      bson_destroy(&projected);
+      if (!projection_apply(projection, value, &match, &projected, error)) {
+         goto done;
+      }
+      value = &projected;
+   }
+   if (value) {
+      BSON_APPEND_DOCUMENT(ctx->reply, "value", value);
+   } else {
+      BSON_APPEND_NULL(ctx->reply, "value");
+   }
+   ok = true;
+
+done:
+   write_ops_result_destroy(&result);
+   if (removed) {
+      bson_destroy(removed);
+   }
+   if (projection) {
+      projection_destroy(projection);
+   }
+   bson_destroy(&projected);
+   return ok;
+}
+
+/* The array of statements a write command carries, checked for type and batch size. */
+static bool
+statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items, uint32_t *count,
+           fe_error_t *error)
+{
+   bson_iter_t iter;
+   *count = 0;
+   if (!bson_iter_init_find(&iter, ctx->command, field)) {
+      return error_set(error, 40414, "BSON field '%s.%s' is missing but a required field",
+                       ctx->name, field);
+   }
+   if (!BSON_ITER_HOLDS_ARRAY(&iter)) {
+      return error_set(error, FE_TypeMismatch,
+                       "BSON field '%s.%s' is the wrong type, expected type 'array'", ctx->name,
+                       field);
+   }
+   bson_iter_recurse(&iter, items);
+   {
+      bson_iter_t counter = *items;
+      while (bson_iter_next(&counter)) {
+         (*count)++;
+      }
+   }
+   if (*count > HEADER_MAX_WRITE_BATCH) {
+      return error_set(error, FE_InvalidLength, "Write batch sizes must be between 1 and %d. Got %u operations.",
+                       HEADER_MAX_WRITE_BATCH, *count);
+   }
+   return true;
+}
+
+/* Inserts a run of prepared documents, recording duplicates; consumes prepared[0..count). */
+static bool
+insert_run(const fe_store_t *store, bson_t *prepared, int64_t *indexes, size_t count,
+           bool ordered, int64_t *inserted, bson_t *write_errors, uint32_t *error_count,
+           bool *stop)
+{
+   const bson_t **docs = calloc(count ? count : 1, sizeof *docs);
+   size_t start = 0;
+
+   for (size_t i = 0; docs && i < count; i++) {
+      docs[i] = &prepared[i];
+   }
+   while (docs && start < count && !*stop) {
+      fe_error_t run_error = {0};
+      size_t stored = 0;
+      ptrdiff_t duplicate = -1;
+      if (generic_insert(store, docs + start, count - start, &stored, &duplicate, &run_error)) {
+         *inserted += (int64_t) stored;
+         break;
+      }
+      *inserted += (int64_t) stored;
+      if (duplicate >= 0) {
+         size_t failed = start + (size_t) duplicate;
+         write_ops_append_write_error(write_errors, (*error_count)++, indexes[failed],
+                                      &run_error, docs[failed]);
+         start = failed + 1;
+      } else {
+         /* The backend failed as a whole: the rest of the run fails with it. */
+         write_ops_append_write_error(write_errors, (*error_count)++, indexes[start + stored],
+                                      &run_error, NULL);
+         start = start + stored + 1;
+      }
+      *stop = ordered;
+   }
+   for (size_t i = 0; i < count; i++) {
+      bson_destroy(&prepared[i]);
+   }
+   free(docs);
+   return true;
+}
+
+static bool
+parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bson_t *q,
+                       bson_t *u, bson_t *array_filters, fe_error_t *error)
+{
+   bson_iter_t iter;
+   bool has_q = false;
+   bool has_array_filters = false;
+   const uint8_t *data;
+   uint32_t len;
+
+   memset(statement, 0, sizeof *statement);
+   bson_destroy(q);
+   bson_destroy(array_filters);
+   if (!args_document(item, "q", q, &has_q, error) ||
+       !args_array(item, "arrayFilters", array_filters, &has_array_filters, error) ||
+       !args_bool(item, "multi", &statement->multi, error) ||
+       !args_bool(item, "upsert", &statement->upsert, error)) {
+      return false;
+   }
+   if (!has_q) {
+      return error_set(error, 40414, "BSON field 'update.updates.q' is missing but a required field");
+   }
+   if (!bson_iter_init_find(&iter, item, "u")) {
+      return error_set(error, 40414, "BSON field 'update.updates.u' is missing but a required field");
+   }
+   if (BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+      bson_iter_document(&iter, &len, &data);
+   } else if (BSON_ITER_HOLDS_ARRAY(&iter)) {
+      bson_iter_array(&iter, &len, &data);
+      statement->update_is_pipeline = true;
+   } else {
+      return error_set(error, FE_FailedToParse, "Update argument must be either an object or an array");
+   }
+   bson_destroy(u);
+   bson_init_static(u, data, len);
+   statement->filter = q;
+   statement->update = u;
+   statement->array_filters = has_array_filters ? array_filters : NULL;
+   return true;
+}

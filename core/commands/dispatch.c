@@ -1,0 +1,111 @@
+/*
+ * dispatch.c: the checks every command shares, done once here so handlers never repeat them.
+ */
+#include "commands/dispatch.h"
+
+#include <string.h>
+
+#include "net/conn.h"
+#include "server/log.h"
+#include "server/worker.h"
+
+static bool read_lsid(const bson_t *command, uint8_t lsid[16]);
+
+void
+dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, bson_t *reply)
+{
+   fe_worker_t *worker = conn->worker;
+   fe_error_t error = {0};
+   const fe_command_t *entry;
+   bson_iter_t iter;
+   fe_ctx_t ctx = {
+      .conn = conn,
+      .worker = worker,
+      .server = worker->server,
+      .command = command,
+      .reply = reply,
+      .methods = &worker->server->plugin->methods,
+      .session = worker->session,
+   };
+
+   if (!bson_iter_init(&iter, command) || !bson_iter_next(&iter)) {
+      error_set(&error, FE_FailedToParse, "empty command document");
+      goto failed;
+   }
+   ctx.name = bson_iter_key(&iter);
+   entry = table_find(ctx.name);
+   if (!entry) {
+      error_set(&error, FE_CommandNotFound, "no such command: '%s'", ctx.name);
+      goto failed;
+   }
+   if (legacy_db) {
+      ctx.db = legacy_db;
+   } else if (bson_iter_init_find(&iter, command, "$db") && BSON_ITER_HOLDS_UTF8(&iter)) {
+      ctx.db = bson_iter_utf8(&iter, NULL);
+   } else {
+      error_set(&error, 40571, "OP_MSG requests require a $db argument");
+      goto failed;
+   }
+   if ((entry->flags & FE_CMD_ADMIN_ONLY) && strcmp(ctx.db, "admin") != 0) {
+      error_set(&error, FE_Unauthorized, "%s may only be run against the admin database.",
+                ctx.name);
+      goto failed;
+   }
+   ctx.has_lsid = read_lsid(command, ctx.lsid);
+
+   if (entry->flags & FE_CMD_NO_SESSION) {
+      if (!entry->handler(&ctx, &error)) {
+         goto failed;
+      }
+   } else {
+      bool ok;
+      worker_lock_session(worker);
+      ok = entry->handler(&ctx, &error);
+      worker_unlock_session(worker);
+      if (!ok) {
+         goto failed;
+      }
+   }
+   BSON_APPEND_DOUBLE(reply, "ok", 1.0);
+   return;
+
+failed:
+   if (error.code == 0) {
+      error_set(&error, FE_InternalError, "command failed without an error");
+   }
+   log_write(LOG_DEBUG, "command", "%s failed: %d %s", ctx.name ? ctx.name : "?", error.code,
+             error.message);
+   dispatch_error_reply(&error, reply);
+}
+
+void
+dispatch_error_reply(const fe_error_t *error, bson_t *reply)
+{
+   bson_reinit(reply);
+   BSON_APPEND_DOUBLE(reply, "ok", 0.0);
+   BSON_APPEND_UTF8(reply, "errmsg", error->message);
+   BSON_APPEND_INT32(reply, "code", error->code);
+   BSON_APPEND_UTF8(reply, "codeName", error_code_name(error->code));
+}
+
+static bool
+read_lsid(const bson_t *command, uint8_t lsid[16])
+{
+   bson_iter_t iter;
+   bson_iter_t id;
+   const uint8_t *data;
+   uint32_t len;
+   bson_subtype_t subtype;
+
+   if (!bson_iter_init_find(&iter, command, "lsid") || !BSON_ITER_HOLDS_DOCUMENT(&iter) ||
+       !bson_iter_recurse(&iter, &id) || !bson_iter_find(&id, "id") ||
+       !BSON_ITER_HOLDS_BINARY(&id)) {
+      return false;
+   }
+   bson_iter_binary(&id, &subtype, &len, &data);
+   if (len != 16) {
+      return false;
+   }
+   memcpy(lsid, data, 16);
+   return true;
+}

@@ -1,0 +1,59 @@
+/*
+ * handlers.h: every command handler, grouped by the file that implements it. Each takes the
+ * command context and returns false with *error set on failure (see dispatch.h).
+ */
+#ifndef FE_HANDLERS_H
+#define FE_HANDLERS_H
+
+#include "commands/dispatch.h"
+
+/* The MongoDB version and wire protocol version we claim. */
+#define CMD_MONGODB_VERSION "7.0.0"
+#define CMD_MONGODB_VERSION_ARRAY 7, 0, 0, 0
+#define CMD_MAX_WIRE_VERSION 21
+#define CMD_SESSION_TIMEOUT_MINUTES 30
+
+/* cmd_hello.c */
+bool cmd_hello(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_is_master(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_ping(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_build_info(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_end_sessions(fe_ctx_t *ctx, fe_error_t *error);
+
+/* cmd_diag.c */
+bool cmd_get_parameter(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_get_cmd_line_opts(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_host_info(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_whats_my_uri(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_connection_status(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_get_log(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_server_status(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_list_commands(fe_ctx_t *ctx, fe_error_t *error);
+
+/* cmd_admin.c */
+bool cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_list_collections(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_create(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_drop(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_drop_database(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_rename_collection(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_list_indexes(fe_ctx_t *ctx, fe_error_t *error);
+
+/* cmd_find.c */
+bool cmd_find(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_count(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_distinct(fe_ctx_t *ctx, fe_error_t *error);
+
+/* cmd_cursor.c */
+bool cmd_get_more(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_kill_cursors(fe_ctx_t *ctx, fe_error_t *error);
+
+/* cmd_write.c */
+bool cmd_insert(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_update(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_delete(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error);
+
+#endif /* FE_HANDLERS_H */

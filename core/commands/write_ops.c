@@ -1,0 +1,390 @@
+/*
+ * write_ops.c: one update or delete statement, and insert preparation.
+ *
+ * Updates read, modify and compare-and-swap (backend/generic.c). A statement that loses a
+ * race reloads the document and tries again, so concurrent updates never lose each other's
+ * changes and never apply twice.
+ */
+#include "commands/write_ops.h"
+
+#include <string.h>
+
+#include "query/update.h"
+#include "wire/header.h"
+
+/* A statement that keeps losing races gives up with WriteConflict rather than spin. */
+#define MAX_ATTEMPTS 64
+
+static bool update_documents(const fe_store_t *store, const fe_update_statement_t *statement,
+                             const fe_filter_t *filter, const fe_update_t *update,
+                             fe_update_result_t *result, bool *lost_race, fe_error_t *error);
+static bool update_one_document(const fe_store_t *store, const fe_filter_t *filter,
+                                const fe_update_t *update, bson_t *doc, bool want_documents,
+                                fe_update_result_t *result, fe_error_t *error);
+static bool upsert(const fe_store_t *store, const fe_update_statement_t *statement,
+                   const fe_update_t *update, fe_update_result_t *result, bool *duplicate,
+                   fe_error_t *error);
+
+void
+write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
+{
+   store->methods = ctx->methods;
+   store->session = ctx->session;
+   store->capabilities = ctx->server->plugin->descriptor->capabilities;
+   store->backend_name = ctx->server->backend_name;
+   store->ns.db = ctx->db;
+   store->ns.collection = collection;
+}
+
+bool
+write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error)
+{
+   bson_iter_t iter;
+   bson_iter_t id;
+   bool has_id = bson_iter_init_find(&id, doc, "_id");
+
+   bson_init(out);
+   if (has_id) {
+      if (BSON_ITER_HOLDS_ARRAY(&id) || BSON_ITER_HOLDS_REGEX(&id) ||
+          BSON_ITER_HOLDS_UNDEFINED(&id)) {
+         return error_set(error, FE_InvalidIdField, "can't use a%s %s for _id",
+                          BSON_ITER_HOLDS_ARRAY(&id) ? "n" : "",
+                          BSON_ITER_HOLDS_ARRAY(&id)   ? "array"
+                          : BSON_ITER_HOLDS_REGEX(&id) ? "regex"
+                                                       : "undefined");
+      }
+      bson_append_iter(out, "_id", 3, &id);
+   } else {
+      bson_oid_t oid;
+      bson_oid_init(&oid, NULL);
+      BSON_APPEND_OID(out, "_id", &oid);
+   }
+   if (bson_iter_init(&iter, doc)) {
+      while (bson_iter_next(&iter)) {
+         if (strcmp(bson_iter_key(&iter), "_id") != 0) {
+            bson_append_iter(out, NULL, 0, &iter);
+         }
+      }
+   }
+   if (out->len > HEADER_MAX_BSON_SIZE) {
+      return error_set(error, FE_BSONObjectTooLarge, "object to insert too large. size in bytes: %u, max size: %d",
+                       out->len, HEADER_MAX_BSON_SIZE);
+   }
+   return true;
+}
+
+bool
+write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement,
+                 fe_update_result_t *result, fe_error_t *error)
+{
+   fe_filter_t *filter = NULL;
+   fe_update_t *update = NULL;
+   bool ok = false;
+
+   memset(result, 0, sizeof *result);
+   bson_init(&result->upserted_id);
+   filter = filter_compile(statement->filter, error);
+   if (!filter) {
+      goto done;
+   }
+   update = update_compile(statement->update, statement->update_is_pipeline,
+                           statement->array_filters, error);
+   if (!update) {
+      goto done;
+   }
+   if (statement->multi && update_is_replacement(update)) {
+      error_set(error, FE_FailedToParse, "multi update is not supported for replacement-style update");
+      goto done;
+   }
+   for (int attempt = 0;; attempt++) {
+      bool lost_race = false;
+      bool duplicate = false;
+      if (attempt == MAX_ATTEMPTS) {
+         error_set(error, FE_WriteConflict, "update kept conflicting with concurrent writes");
+         goto done;
+      }
+      if (!update_documents(store, statement, filter, update, result, &lost_race, error)) {
+         goto done;
+      }
+      if (lost_race && result->matched == 0) {
+         continue; /* every candidate changed under us: look again */
+      }
+      if (result->matched == 0 && statement->upsert) {
+         if (!upsert(store, statement, update, result, &duplicate, error)) {
+            goto done;
+         }
+         if (duplicate) {
+            continue; /* another client inserted the document first: update it instead */
+         }
+      }
+      break;
+   }
+   ok = true;
+
+done:
+   if (filter) {
+      filter_destroy(filter);
+   }
+   if (update) {
+      update_destroy(update);
+   }
+   return ok;
+}
+
+void
+write_ops_result_destroy(fe_update_result_t *result)
+{
+   bson_destroy(&result->upserted_id);
+   if (result->before) {
+      bson_destroy(result->before);
+   }
+   if (result->after) {
+      bson_destroy(result->after);
+   }
+   result->before = result->after = NULL;
+}
+
+bool
+write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_t *sort_spec,
+                 bool multi, int64_t *deleted, bson_t **removed, fe_error_t *error)
+{
+   fe_filter_t *filter = NULL;
+   fe_sort_t *sort = NULL;
+   bson_t **docs = NULL;
+   size_t count = 0;
+   bool ok = false;
+
+   *deleted = 0;
+   if (removed) {
+      *removed = NULL;
+   }
+   filter = filter_compile(filter_spec, error);
+   if (!filter) {
+      goto done;
+   }
+   if (sort_spec && !bson_empty(sort_spec) && !(sort = sort_compile(sort_spec, error))) {
+      goto done;
+   }
+   for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      bool lost_race = false;
+      generic_free_documents(docs, count);
+      docs = NULL;
+      count = 0;
+      if (!generic_collect(store, filter, filter_spec, sort, multi ? 0 : 1, &docs, &count,
+                           error)) {
+         goto done;
+      }
+      for (size_t i = 0; i < count; i++) {
+         bool gone = false;
+         if (!generic_delete(store, docs[i], &gone, error)) {
+            goto done;
+         }
+         if (gone) {
+            (*deleted)++;
+            if (removed && !*removed) {
+               *removed = docs[i];
+               docs[i] = NULL;
+            }
+         } else {
+            lost_race = true;
+         }
+      }
+      /* A multi delete takes what it found; a changed document that still matches was
+       * rescanned only when nothing was deleted (deleteOne must delete one if any matches). */
+      if (!lost_race || *deleted > 0) {
+         break;
+      }
+   }
+   ok = true;
+
+done:
+   generic_free_documents(docs, count);
+   if (filter) {
+      filter_destroy(filter);
+   }
+   if (sort) {
+      sort_destroy(sort);
+   }
+   return ok;
+}
+
+void
+write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
+                             const fe_error_t *error, const bson_t *doc)
+{
+   char key[16];
+   const char *key_ptr;
+   bson_t entry;
+   bson_iter_t id;
+
+   bson_uint32_to_string(array_index, &key_ptr, key, sizeof key);
+   bson_append_document_begin(array, key_ptr, -1, &entry);
+   BSON_APPEND_INT32(&entry, "index", (int32_t) index);
+   BSON_APPEND_INT32(&entry, "code", error->code);
+   BSON_APPEND_UTF8(&entry, "codeName", error_code_name(error->code));
+   BSON_APPEND_UTF8(&entry, "errmsg", error->message);
+   if (error->code == FE_DuplicateKey && doc && bson_iter_init_find(&id, doc, "_id")) {
+      bson_t child;
+      BSON_APPEND_DOCUMENT_BEGIN(&entry, "keyPattern", &child);
+      BSON_APPEND_INT32(&child, "_id", 1);
+      bson_append_document_end(&entry, &child);
+      BSON_APPEND_DOCUMENT_BEGIN(&entry, "keyValue", &child);
+      bson_append_iter(&child, "_id", 3, &id);
+      bson_append_document_end(&entry, &child);
+   }
+   bson_append_document_end(array, &entry);
+}
+
+static bool
+update_documents(const fe_store_t *store, const fe_update_statement_t *statement,
+                 const fe_filter_t *filter, const fe_update_t *update,
+                 fe_update_result_t *result, bool *lost_race, fe_error_t *error)
+{
+   fe_sort_t *sort = NULL;
+   bson_t **docs = NULL;
+   size_t count = 0;
+   bool ok = false;
+
+   result->matched = 0;
+   result->modified = 0;
+   if (statement->sort && !bson_empty(statement->sort) &&
+       !(sort = sort_compile(statement->sort, error))) {
+      goto done;
+   }
+   if (!generic_collect(store, filter, statement->filter, sort, statement->multi ? 0 : 1, &docs,
+                        &count, error)) {
+      goto done;
+   }
+   for (size_t i = 0; i < count; i++) {
+      int64_t matched_before = result->matched;
+      if (!update_one_document(store, filter, update, docs[i], statement->want_documents,
+                               result, error)) {
+         goto done;
+      }
+      if (result->matched == matched_before) {
+         *lost_race = true;
+      }
+   }
+   ok = true;
+
+done:
+   generic_free_documents(docs, count);
+   if (sort) {
+      sort_destroy(sort);
+   }
+   return ok;
+}
+
+/* Updates one document, reloading it while compare-and-swap loses. Counts it as matched only
+ * if it still matches when the update lands. */
+static bool
+update_one_document(const fe_store_t *store, const fe_filter_t *filter,
+                    const fe_update_t *update, bson_t *doc, bool want_documents,
+                    fe_update_result_t *result, fe_error_t *error)
+{
+   bson_t *current = bson_copy(doc);
+   bson_t updated = BSON_INITIALIZER;
+   bool ok = false;
+
+   for (int attempt = 0; current; attempt++) {
+      fe_match_info_t match = {-1};
+      bool replaced = false;
+      bson_t *reloaded = NULL;
+
+      if (attempt == MAX_ATTEMPTS) {
+         error_set(error, FE_WriteConflict, "update kept conflicting with concurrent writes");
+         goto done;
+      }
+      if (!filter_match(filter, current, &match)) {
+         break;
+      }
+      bson_destroy(&updated);
+      if (!update_apply(update, current, &match, false, &updated, error)) {
+         goto done;
+      }
+      if (updated.len > HEADER_MAX_BSON_SIZE) {
+         error_set(error, FE_BSONObjectTooLarge, "resulting document after update is larger than %d",
+                   HEADER_MAX_BSON_SIZE);
+         goto done;
+      }
+      if (updated.len == current->len &&
+          memcmp(bson_get_data(&updated), bson_get_data(current), updated.len) == 0) {
+         result->matched++;
+         replaced = true;
+      } else {
+         if (!generic_replace(store, current, &updated, &replaced, error)) {
+            goto done;
+         }
+         if (replaced) {
+            result->matched++;
+            result->modified++;
+         }
+      }
+      if (replaced) {
+         if (want_documents) {
+            result->before = bson_copy(current);
+            result->after = bson_copy(&updated);
+         }
+         break;
+      }
+      if (!generic_reload(store, current, &reloaded, error)) {
+         goto done;
+      }
+      bson_destroy(current);
+      current = reloaded;
+   }
+   ok = true;
+
+done:
+   if (current) {
+      bson_destroy(current);
+   }
+   bson_destroy(&updated);
+   return ok;
+}
+
+static bool
+upsert(const fe_store_t *store, const fe_update_statement_t *statement,
+       const fe_update_t *update, fe_update_result_t *result, bool *duplicate, fe_error_t *error)
+{
+   bson_t seed;
+   bson_t doc;
+   const bson_t *docs[1];
+   size_t inserted = 0;
+   ptrdiff_t duplicate_index = -1;
+   bson_iter_t id;
+   bool ok = false;
+
+   *duplicate = false;
+   bson_init(&doc);
+   if (!update_upsert_document(update, statement->filter, &seed, error)) {
+      goto done;
+   }
+   bson_destroy(&doc);
+   if (!write_ops_prepare_insert(&seed, &doc, error)) {
+      bson_destroy(&seed);
+      goto done;
+   }
+   bson_destroy(&seed);
+   docs[0] = &doc;
+   if (!generic_insert(store, docs, 1, &inserted, &duplicate_index, error)) {
+      if (duplicate_index == 0) {
+         *duplicate = true;
+         error_clear(error);
+         ok = true;
+      }
+      goto done;
+   }
+   result->upserted = true;
+   if (bson_iter_init_find(&id, &doc, "_id")) {
+      bson_append_iter(&result->upserted_id, "_id", 3, &id);
+   }
+   if (statement->want_documents) {
+      result->after = bson_copy(&doc);
+   }
+   ok = true;
+
+done:
+   bson_destroy(&doc);
+   return ok;
+}

@@ -1,0 +1,242 @@
+/*
+ * conn.c: reading framed messages from a client, running them, writing the replies.
+ */
+#include "net/conn.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "commands/dispatch.h"
+#include "server/log.h"
+#include "wire/header.h"
+#include "wire/opmsg.h"
+#include "wire/opquery.h"
+
+/* Messages handled per wakeup, so one pipelining client cannot starve the others. */
+#define MESSAGES_PER_WAKEUP 32
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short events, void *arg);
+static bool handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *message);
+static void protocol_error(fe_conn_t *conn, const fe_error_t *error);
+static void describe_peer(int fd, char *out, size_t size);
+
+void
+conn_adopt(fe_worker_t *worker, int fd)
+{
+   fe_server_t *server = worker->server;
+   fe_conn_t *conn = calloc(1, sizeof *conn);
+   int one = 1;
+
+   if (!conn) {
+      close(fd);
+      return;
+   }
+   conn->bev = bufferevent_socket_new(worker->base, fd,
+                                      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+   if (!conn->bev) {
+      free(conn);
+      close(fd);
+      return;
+   }
+   /* Replies are small and latency-bound. */
+   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+   conn->worker = worker;
+   conn->id = atomic_fetch_add(&server->next_connection_id, 1);
+   conn->state = CONN_READING;
+   bson_init(&conn->client_metadata);
+   describe_peer(fd, conn->peer, sizeof conn->peer);
+
+   conn->next = worker->connections;
+   if (worker->connections) {
+      worker->connections->prev = conn;
+   }
+   worker->connections = conn;
+   worker->connection_count++;
+
+   bufferevent_setcb(conn->bev, on_read, on_write, on_event, conn);
+   bufferevent_setwatermark(conn->bev, EV_READ, HEADER_SIZE, 0);
+   bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+   log_write(LOG_DEBUG, "network", "connection %lld accepted from %s on worker %d",
+             (long long) conn->id, conn->peer, worker->index);
+}
+
+void
+conn_close_after_flush(fe_conn_t *conn)
+{
+   conn->state = CONN_CLOSING;
+   bufferevent_disable(conn->bev, EV_READ);
+   if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0) {
+      conn_close(conn);
+   }
+   /* Otherwise on_write closes it once the output is flushed. */
+}
+
+void
+conn_close(fe_conn_t *conn)
+{
+   fe_worker_t *worker = conn->worker;
+
+   if (conn->prev) {
+      conn->prev->next = conn->next;
+   } else {
+      worker->connections = conn->next;
+   }
+   if (conn->next) {
+      conn->next->prev = conn->prev;
+   }
+   worker->connection_count--;
+   atomic_fetch_sub(&worker->server->open_connections, 1);
+   log_write(LOG_DEBUG, "network", "connection %lld closed", (long long) conn->id);
+   bufferevent_free(conn->bev);
+   bson_destroy(&conn->client_metadata);
+   free(conn);
+   if (worker->stopping && worker->connection_count == 0) {
+      event_base_loopexit(worker->base, NULL);
+   }
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+   fe_conn_t *conn = arg;
+   struct evbuffer *input = bufferevent_get_input(bev);
+
+   for (int handled = 0; conn->state == CONN_READING; handled++) {
+      uint8_t raw_header[HEADER_SIZE];
+      fe_msg_header_t header;
+      fe_error_t error = {0};
+      uint8_t *message;
+      bool keep_open;
+
+      if (evbuffer_copyout(input, raw_header, HEADER_SIZE) < HEADER_SIZE) {
+         bufferevent_setwatermark(bev, EV_READ, HEADER_SIZE, 0);
+         return;
+      }
+      header_decode(raw_header, &header);
+      if (!header_check(&header, &error)) {
+         protocol_error(conn, &error);
+         return;
+      }
+      if (evbuffer_get_length(input) < (size_t) header.message_length) {
+         /* Wake up only when the whole message is here. */
+         bufferevent_setwatermark(bev, EV_READ, (size_t) header.message_length, 0);
+         return;
+      }
+      if (handled == MESSAGES_PER_WAKEUP) {
+         bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+         return;
+      }
+      message = evbuffer_pullup(input, header.message_length);
+      if (!message) {
+         error_set(&error, FE_ExceededMemoryLimit, "out of memory reading a message");
+         protocol_error(conn, &error);
+         return;
+      }
+      keep_open = handle_message(conn, &header, message);
+      evbuffer_drain(input, (size_t) header.message_length);
+      if (!keep_open) {
+         conn_close_after_flush(conn);
+         return;
+      }
+   }
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+   fe_conn_t *conn = arg;
+   if (conn->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+      conn_close(conn);
+   }
+}
+
+static void
+on_event(struct bufferevent *bev, short events, void *arg)
+{
+   fe_conn_t *conn = arg;
+   (void) bev;
+   if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+      conn_close(conn);
+   }
+}
+
+/* Runs one message and writes its reply. Returns false when the connection must close. */
+static bool
+handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *message)
+{
+   struct evbuffer *output = bufferevent_get_output(conn->bev);
+   fe_error_t error = {0};
+   bson_t reply = BSON_INITIALIZER;
+   bool keep_open = true;
+
+   if (header->opcode == OP_MSG) {
+      fe_opmsg_t msg;
+      if (!opmsg_parse(message, (size_t) header->message_length, &msg, &error)) {
+         /* A body we cannot trust: answer, then hang up, as mongod does. */
+         dispatch_error_reply(&error, &reply);
+         keep_open = error.code != FE_ProtocolError;
+      } else {
+         dispatch_command(conn, NULL, &msg.command, &reply);
+      }
+      opmsg_destroy(&msg);
+      if (!(msg.flags & OPMSG_MORE_TO_COME) || !keep_open) {
+         opmsg_write_reply(output, ++conn->next_request_id, header->request_id, &reply);
+      }
+   } else if (header->opcode == OP_QUERY) {
+      fe_opquery_t query;
+      if (!opquery_parse(message, (size_t) header->message_length, &query, &error)) {
+         dispatch_error_reply(&error, &reply);
+      } else {
+         dispatch_command(conn, query.db, &query.query, &reply);
+      }
+      bson_destroy(&query.query);
+      opquery_write_reply(output, ++conn->next_request_id, header->request_id, &reply);
+   } else {
+      error_set(&error, FE_ProtocolError, "unsupported opcode %d", header->opcode);
+      log_write(LOG_WARNING, "network", "connection %lld: %s; closing", (long long) conn->id,
+                error.message);
+      keep_open = false;
+   }
+   bson_destroy(&reply);
+   return keep_open;
+}
+
+static void
+protocol_error(fe_conn_t *conn, const fe_error_t *error)
+{
+   log_write(LOG_WARNING, "network", "connection %lld from %s: %s; closing", (long long) conn->id,
+             conn->peer, error->message);
+   conn_close_after_flush(conn);
+}
+
+static void
+describe_peer(int fd, char *out, size_t size)
+{
+   struct sockaddr_storage address;
+   socklen_t len = sizeof address;
+   char host[INET6_ADDRSTRLEN] = "?";
+   int port = 0;
+
+   if (getpeername(fd, (struct sockaddr *) &address, &len) == 0) {
+      if (address.ss_family == AF_INET) {
+         struct sockaddr_in *v4 = (struct sockaddr_in *) &address;
+         inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+         port = ntohs(v4->sin_port);
+      } else if (address.ss_family == AF_INET6) {
+         struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &address;
+         inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+         port = ntohs(v6->sin6_port);
+      }
+   }
+   snprintf(out, size, "%s:%d", host, port);
+}

@@ -1,0 +1,39 @@
+/*
+ * update.h: update documents (operators or replacement) applied to a document.
+ */
+#ifndef FE_UPDATE_H
+#define FE_UPDATE_H
+
+#include <stdbool.h>
+
+#include <bson/bson.h>
+
+#include "error/error.h"
+#include "query/filter.h"
+
+typedef struct fe_update fe_update_t;
+
+/* Compiles an update: an operator document ({$set: ...}), a replacement document, or an
+ * aggregation pipeline given as a BSON array. array_filters (nullable) is the arrayFilters
+ * array. Returns NULL and sets *error with MongoDB's code on failure. Owned by the caller. */
+fe_update_t *update_compile(const bson_t *spec, bool spec_is_pipeline, const bson_t *array_filters,
+                            fe_error_t *error);
+
+bool update_is_replacement(const fe_update_t *update);
+
+/* Applies the update to doc, writing the new document to *out (caller storage, uninitialized;
+ * initialized by this call even on failure, to be bson_destroy()ed). match carries the
+ * positional index for `$`. inserting is true for the document an upsert inserts, where
+ * $setOnInsert applies. The _id of doc may not change (code 66 ImmutableField). */
+bool update_apply(const fe_update_t *update, const bson_t *doc, const fe_match_info_t *match,
+                  bool inserting, bson_t *out, fe_error_t *error);
+
+/* Builds the document an upsert inserts: the equality parts of filter (dotted paths too, _id
+ * taken from the filter when present) with the update applied (inserting = true). *out as
+ * for update_apply(). Does not generate an _id: the caller adds one when missing. */
+bool update_upsert_document(const fe_update_t *update, const bson_t *filter, bson_t *out,
+                            fe_error_t *error);
+
+void update_destroy(fe_update_t *update);
+
+#endif /* FE_UPDATE_H */

@@ -1,0 +1,114 @@
+/*
+ * header.c: message framing, limits, and validation of BSON received from clients.
+ */
+#include "wire/header.h"
+
+#include <string.h>
+
+#include <bson/bson.h>
+
+static bool check_depth(const bson_t *doc, int depth_left);
+
+void
+header_decode(const uint8_t *data, fe_msg_header_t *header)
+{
+   header->message_length = header_read_int32(data);
+   header->request_id = header_read_int32(data + 4);
+   header->response_to = header_read_int32(data + 8);
+   header->opcode = header_read_int32(data + 12);
+}
+
+bool
+header_check(const fe_msg_header_t *header, fe_error_t *error)
+{
+   if (header->message_length <= HEADER_SIZE ||
+       header->message_length > HEADER_MAX_MESSAGE_SIZE) {
+      return error_set(error, FE_ProtocolError,
+                       "message length %d is outside the allowed range (%d to %d bytes)",
+                       header->message_length, HEADER_SIZE + 1, HEADER_MAX_MESSAGE_SIZE);
+   }
+   return true;
+}
+
+void
+header_encode(const fe_msg_header_t *header, uint8_t *out)
+{
+   header_write_int32(out, header->message_length);
+   header_write_int32(out + 4, header->request_id);
+   header_write_int32(out + 8, header->response_to);
+   header_write_int32(out + 12, header->opcode);
+}
+
+int32_t
+header_read_int32(const uint8_t *data)
+{
+   uint32_t value = (uint32_t) data[0] | (uint32_t) data[1] << 8 | (uint32_t) data[2] << 16 |
+                    (uint32_t) data[3] << 24;
+   return (int32_t) value;
+}
+
+void
+header_write_int32(uint8_t *out, int32_t value)
+{
+   uint32_t bits = (uint32_t) value;
+   out[0] = (uint8_t) bits;
+   out[1] = (uint8_t) (bits >> 8);
+   out[2] = (uint8_t) (bits >> 16);
+   out[3] = (uint8_t) (bits >> 24);
+}
+
+bool
+header_validate_bson(const uint8_t *data, size_t len, int max_depth, fe_error_t *error)
+{
+   bson_t doc;
+   size_t offset = 0;
+
+   if (len < 5 || (size_t) header_read_int32(data) != len || !bson_init_static(&doc, data, len)) {
+      return error_set(error, FE_InvalidBSON, "invalid BSON: bad document length");
+   }
+   /* MongoDB stores strings with embedded NUL bytes, so only well-formed UTF-8 is demanded. */
+   if (!bson_validate(&doc, BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL, &offset)) {
+      return error_set(error, FE_InvalidBSON, "invalid BSON at offset %zu", offset);
+   }
+   if (!check_depth(&doc, max_depth)) {
+      return error_set(error, FE_InvalidBSON, "BSON document nested deeper than %d levels",
+                       max_depth);
+   }
+   return true;
+}
+
+static bool
+check_depth(const bson_t *doc, int depth_left)
+{
+   bson_iter_t iter;
+   if (depth_left <= 0) {
+      return false;
+   }
+   if (!bson_iter_init(&iter, doc)) {
+      return false;
+   }
+   while (bson_iter_next(&iter)) {
+      if (BSON_ITER_HOLDS_DOCUMENT(&iter) || BSON_ITER_HOLDS_ARRAY(&iter)) {
+         const uint8_t *data;
+         uint32_t len;
+         bson_t child;
+         if (BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+            bson_iter_document(&iter, &len, &data);
+         } else {
+            bson_iter_array(&iter, &len, &data);
+         }
+         if (!bson_init_static(&child, data, len) || !check_depth(&child, depth_left - 1)) {
+            return false;
+         }
+      } else if (BSON_ITER_HOLDS_CODEWSCOPE(&iter)) {
+         const uint8_t *data;
+         uint32_t len, code_len;
+         bson_t scope;
+         bson_iter_codewscope(&iter, &code_len, &len, &data);
+         if (!bson_init_static(&scope, data, len) || !check_depth(&scope, depth_left - 1)) {
+            return false;
+         }
+      }
+   }
+   return true;
+}
