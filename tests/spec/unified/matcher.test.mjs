@@ -37,7 +37,9 @@ describe('unified matcher', () => {
       ok({ a: [1, 2] }, { a: [1, 2] });
       bad({ a: [1, 2] }, { a: [2, 1] });
       bad({ a: [1] }, { a: [1, 2] });
-      bad([{ _id: 1 }], [{ _id: 1, x: 1 }], true);
+      ok([{ _id: 1 }], [{ _id: 1, x: 1 }], true); // find results: each document is root-level
+      bad({ a: [{ _id: 1 }] }, { a: [{ _id: 1, x: 1 }] });
+      bad([{ _id: 1 }], [{ _id: 1, x: 1 }], false);
    });
 
    test('$$exists', () => {

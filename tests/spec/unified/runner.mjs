@@ -254,7 +254,9 @@ class Matcher {
          if (expected.length !== actual.length) {
             this.fail(pathStr, `expected ${expected.length} elements ${show(expected)}, got ${actual.length} ${show(actual)}`);
          }
-         expected.forEach((e, i) => this.match(e, actual[i], `${pathStr}[${i}]`, false));
+         // The documents of a root-level array (the result of find or
+         // aggregate) are root-level documents themselves.
+         expected.forEach((e, i) => this.match(e, actual[i], `${pathStr}[${i}]`, root));
          return;
       }
       this.matchValue(expected, actual, pathStr);
