@@ -1,0 +1,60 @@
+/*
+ * expr.h: aggregation expressions ("$a.b", {$add: [...]}, {$cond: ...}, literals, objects),
+ * compiled once and evaluated against a document with variables.
+ */
+#ifndef FE_EXPR_H
+#define FE_EXPR_H
+
+#include <stdbool.h>
+
+#include <bson/bson.h>
+
+#include "error/error.h"
+
+typedef struct fe_expr fe_expr_t;
+
+/* A chain of variable bindings, innermost first. Everything is borrowed for the duration of
+ * one evaluation. $$ROOT is the evaluated document, $$CURRENT defaults to it; $$REMOVE is
+ * missing and $$NOW the current date: none of these need a binding. */
+typedef struct fe_expr_var {
+   const char *name;          /* without the "$$" */
+   const bson_value_t *value; /* BSON_TYPE_EOD means missing */
+   const struct fe_expr_var *next;
+} fe_expr_var_t;
+
+/* Compiles the expression at value (any BSON value: a string starting with '$' is a field
+ * path or variable, a document is an operator or an object of expressions, an array is an
+ * array of expressions, anything else a constant). Returns NULL and sets *error on failure:
+ * 168 InvalidPipelineOperator for an unknown operator, MongoDB's location codes otherwise.
+ * Owned by the caller; does not borrow value. */
+fe_expr_t *expr_compile(const bson_iter_t *value, fe_error_t *error);
+
+/* Compiles the expression object doc ({a: <expr>, b: <expr>}). */
+fe_expr_t *expr_compile_object(const bson_t *doc, fe_error_t *error);
+
+/* Evaluates expr with root as $$ROOT (and $$CURRENT unless vars binds it). *out is caller
+ * storage, always initialized: BSON_TYPE_EOD when the result is missing; release it with
+ * bson_value_destroy(). Fails on runtime errors (a type mismatch, a division by zero). */
+bool expr_evaluate(const fe_expr_t *expr, const bson_t *root, const fe_expr_var_t *vars,
+                   bson_value_t *out, fe_error_t *error);
+
+/* True when expr evaluates to a true value against doc: what $expr in a filter needs. An
+ * evaluation error counts as no match. */
+bool expr_match(const fe_expr_t *expr, const bson_t *doc);
+
+/* Like expr_match() with the error reported. */
+bool expr_match_error(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var_t *vars,
+                     bool *matched, fe_error_t *error);
+
+/* MongoDB's truthiness: false, null, missing, undefined and numeric zero are false. */
+bool expr_value_is_true(const bson_value_t *value);
+
+/* Compares two values as aggregation does (BSON order, missing lowest): <0, 0, >0. */
+int expr_compare_values(const bson_value_t *a, const bson_value_t *b);
+
+/* True when expr is a constant; *value (borrowed, valid while expr lives) receives it. */
+bool expr_is_constant(const fe_expr_t *expr, const bson_value_t **value);
+
+void expr_destroy(fe_expr_t *expr);
+
+#endif /* FE_EXPR_H */
