@@ -166,8 +166,8 @@ generic_collect(const fe_store_t *store, const fe_filter_t *filter, const bson_t
 
    *docs = NULL;
    *count = 0;
-   if (sort) {
-      sort_is_natural(sort, &natural);
+   if (sort && !sort_is_natural(sort, &natural)) {
+      natural = 0;
    }
    plan = pushdown_plan_new(filter_spec, natural, 0, 0, store->capabilities);
    if (!plan) {
@@ -205,12 +205,20 @@ generic_collect(const fe_store_t *store, const fe_filter_t *filter, const bson_t
          goto done;
       }
       /* Without a sort the first matches are the answer; with one, every match competes. */
-      if (limit && !sort && *count == limit) {
+      if (limit && *count == limit &&
+          (!sort || (natural != 0 && pushdown_plan_query(plan)->sort_applied))) {
          break;
       }
    }
    if (sort && *count > 1 && !natural) {
       sort_documents(sort, (const bson_t **) *docs, *count);
+   }
+   if (natural < 0 && !pushdown_plan_query(plan)->sort_applied) {
+      for (size_t i = 0, j = *count; i + 1 < j; i++, j--) {
+         bson_t *swap = (*docs)[i];
+         (*docs)[i] = (*docs)[j - 1];
+         (*docs)[j - 1] = swap;
+      }
    }
    if (limit && *count > limit) {
       for (size_t i = limit; i < *count; i++) {

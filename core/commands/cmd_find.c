@@ -61,7 +61,9 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
       if (!(sort = sort_compile(&args.sort, error))) {
          goto done;
       }
-      sort_is_natural(sort, &natural);
+      if (!sort_is_natural(sort, &natural)) {
+         natural = 0;
+      }
    }
    cursor = cursor_new(ctx->db, collection, ctx->conn ? 0 : 0);
    if (!cursor) {
