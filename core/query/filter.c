@@ -18,9 +18,10 @@ static filter_node_t *leaf_new(filter_op_t op, const char *path, size_t path_len
                                const bson_iter_t *operand, fe_error_t *error);
 
 /* Compilation */
-static bool compile_document(filter_node_t *parent, const bson_iter_t *doc, fe_error_t *error);
+static bool compile_document(filter_node_t *parent, const bson_iter_t *doc, bool top,
+                             fe_error_t *error);
 static bool compile_logical(filter_node_t *parent, filter_kind_t kind, const bson_iter_t *value,
-                            const char *name, fe_error_t *error);
+                            const char *name, bool top, fe_error_t *error);
 static bool compile_field(filter_node_t *parent, const char *path, size_t path_len,
                           const bson_iter_t *value, fe_error_t *error);
 static bool compile_operators(filter_node_t *parent, const char *path, size_t path_len,
@@ -34,7 +35,8 @@ static bool compile_type(filter_node_t *leaf, const bson_iter_t *value, fe_error
 static bool compile_bits(filter_node_t *leaf, const char *name, const bson_iter_t *value,
                          fe_error_t *error);
 static bool is_operator_document(const bson_iter_t *value);
-static bool compile_expr(filter_node_t *parent, const bson_iter_t *value, fe_error_t *error);
+static bool compile_expr(filter_node_t *parent, const bson_iter_t *value, bool top,
+                         fe_error_t *error);
 
 fe_filter_t *
 filter_compile(const bson_t *spec, fe_error_t *error)
@@ -48,7 +50,7 @@ filter_compile(const bson_t *spec, fe_error_t *error)
       error_set(error, FE_BadValue, "invalid filter document");
       goto done;
    }
-   if (!compile_document(filter->root, &it, error)) {
+   if (!compile_document(filter->root, &it, true, error)) {
       goto done;
    }
    ok = true;
@@ -108,6 +110,7 @@ node_destroy(filter_node_t *node)
    }
    bson_free(node->regexes);
    bson_free(node->bits);
+   expr_destroy(node->expr);
    if (node->operand) {
       bson_destroy(node->operand);
    }
@@ -138,9 +141,10 @@ leaf_new(filter_op_t op, const char *path, size_t path_len, const bson_iter_t *o
 
 /* Compilation */
 
-/* Top-level operators allowed beside fields. */
+/* Top-level operators allowed beside fields. top is false inside $elemMatch, where the
+ * document is an array element and $expr does not apply. */
 static bool
-compile_document(filter_node_t *parent, const bson_iter_t *doc, fe_error_t *error)
+compile_document(filter_node_t *parent, const bson_iter_t *doc, bool top, fe_error_t *error)
 {
    bson_iter_t it = *doc;
 
@@ -151,21 +155,21 @@ compile_document(filter_node_t *parent, const bson_iter_t *doc, fe_error_t *erro
             return false;
          }
       } else if (strcmp(key, "$and") == 0) {
-         if (!compile_logical(parent, FILTER_AND, &it, key, error)) {
+         if (!compile_logical(parent, FILTER_AND, &it, key, top, error)) {
             return false;
          }
       } else if (strcmp(key, "$or") == 0) {
-         if (!compile_logical(parent, FILTER_OR, &it, key, error)) {
+         if (!compile_logical(parent, FILTER_OR, &it, key, top, error)) {
             return false;
          }
       } else if (strcmp(key, "$nor") == 0) {
-         if (!compile_logical(parent, FILTER_NOR, &it, key, error)) {
+         if (!compile_logical(parent, FILTER_NOR, &it, key, top, error)) {
             return false;
          }
       } else if (strcmp(key, "$comment") == 0) {
          continue;
       } else if (strcmp(key, "$expr") == 0) {
-         if (!compile_expr(parent, &it, error)) {
+         if (!compile_expr(parent, &it, top, error)) {
             return false;
          }
       } else {
@@ -175,18 +179,24 @@ compile_document(filter_node_t *parent, const bson_iter_t *doc, fe_error_t *erro
    return true;
 }
 
-/* The hook for $expr: aggregation expressions are not implemented yet. */
+/* $expr: an aggregation expression (query/expr.h) evaluated against the whole document. */
 static bool
-compile_expr(filter_node_t *parent, const bson_iter_t *value, fe_error_t *error)
+compile_expr(filter_node_t *parent, const bson_iter_t *value, bool top, fe_error_t *error)
 {
-   (void) parent;
-   (void) value;
-   return error_set(error, FE_BadValue, "$expr is not supported yet");
+   filter_node_t *node;
+
+   if (!top) {
+      return error_set(error, FE_BadValue, "$expr can only be applied to the top-level document");
+   }
+   node = node_new(FILTER_EXPR);
+   node_add(parent, node);
+   node->expr = expr_compile(value, error);
+   return node->expr != NULL;
 }
 
 static bool
 compile_logical(filter_node_t *parent, filter_kind_t kind, const bson_iter_t *value,
-                const char *name, fe_error_t *error)
+                const char *name, bool top, fe_error_t *error)
 {
    bson_iter_t it;
    filter_node_t *node;
@@ -207,7 +217,7 @@ compile_logical(filter_node_t *parent, filter_kind_t kind, const bson_iter_t *va
       clause = node_new(FILTER_AND);
       node_add(node, clause);
       bson_iter_recurse(&it, &child);
-      if (!compile_document(clause, &child, error)) {
+      if (!compile_document(clause, &child, top, error)) {
          return false;
       }
       any = true;
@@ -496,7 +506,7 @@ compile_elem_match(filter_node_t *parent, const char *path, size_t path_len,
    if (value_form) {
       return compile_operators(inner, "", 0, &it, error);
    }
-   return compile_document(inner, &it, error);
+   return compile_document(inner, &it, false, error);
 }
 
 static bool

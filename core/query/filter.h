@@ -13,7 +13,9 @@
 typedef struct fe_filter fe_filter_t;
 
 /* What a match learned that later stages need: the array index the positional operator `$`
- * refers to (the last array traversed by a matching path), or -1. */
+ * refers to, or -1. As in MongoDB it is the index within the first (outermost) array a
+ * matching path went through, or the element $elemMatch matched; the last operator of a
+ * top-level AND that matched through an array sets it; $or, $nor and $not never do. */
 typedef struct fe_match_info {
    int32_t positional_index;
 } fe_match_info_t;
@@ -23,7 +25,9 @@ typedef struct fe_match_info {
  * does not borrow spec. */
 fe_filter_t *filter_compile(const bson_t *spec, fe_error_t *error);
 
-/* True when doc matches. info (nullable) receives the positional index. */
+/* True when doc matches. info (nullable) receives the positional index. Allocates nothing,
+ * except inside $expr. A compiled filter keeps PCRE2 match data for its regexes, so one
+ * filter is matched by one thread at a time (compile one per query, as the commands do). */
 bool filter_match(const fe_filter_t *filter, const bson_t *doc, fe_match_info_t *info);
 
 void filter_destroy(fe_filter_t *filter);

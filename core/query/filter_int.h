@@ -10,6 +10,7 @@
 #include <pcre2.h>
 
 #include "bson/path.h"
+#include "query/expr.h"
 #include "query/filter.h"
 
 typedef enum filter_kind {
@@ -19,6 +20,7 @@ typedef enum filter_kind {
    FILTER_NOT,   /* children[0] does not match */
    FILTER_FALSE, /* never matches ($all: []) */
    FILTER_LEAF,  /* an operator on the values a path reaches */
+   FILTER_EXPR,  /* $expr: an aggregation expression on the whole document */
 } filter_kind_t;
 
 typedef enum filter_op {
@@ -73,15 +75,20 @@ struct filter_node {
    int64_t divisor, remainder, size; /* OP_MOD, OP_SIZE */
    uint32_t *bits; /* owned: OP_BITS_*: bit positions */
    size_t bit_count;
+
+   /* FILTER_EXPR */
+   fe_expr_t *expr; /* owned */
 };
 
 struct fe_filter {
    filter_node_t *root; /* owned */
 };
 
-/* Evaluates a node in document context: doc iterates a document's children from the start.
- * positional (nullable) receives the array index for `$`. */
-bool filter_match_node(const filter_node_t *node, const bson_iter_t *doc, int32_t *positional);
+/* Evaluates a node in document context: doc iterates a document's children from the start;
+ * root is the whole document ($expr's $$ROOT), NULL inside $elemMatch. positional (nullable)
+ * receives the array index for `$`. */
+bool filter_match_node(const filter_node_t *node, const bson_iter_t *doc, const bson_t *root,
+                       int32_t *positional);
 
 /* True when a regex matches value (a string or symbol by pattern; a regex by equality). */
 bool filter_match_regex(const filter_regex_t *regex, const bson_iter_t *value);

@@ -38,7 +38,7 @@ filter_match(const fe_filter_t *filter, const bson_t *doc, fe_match_info_t *info
    if (!bson_iter_init(&it, doc)) {
       return false;
    }
-   ok = filter_match_node(filter->root, &it, &positional);
+   ok = filter_match_node(filter->root, &it, doc, &positional);
    if (ok && info) {
       info->positional_index = positional;
    }
@@ -46,12 +46,13 @@ filter_match(const fe_filter_t *filter, const bson_t *doc, fe_match_info_t *info
 }
 
 bool
-filter_match_node(const filter_node_t *node, const bson_iter_t *doc, int32_t *positional)
+filter_match_node(const filter_node_t *node, const bson_iter_t *doc, const bson_t *root,
+                  int32_t *positional)
 {
    switch (node->kind) {
    case FILTER_AND:
       for (size_t i = 0; i < node->count; i++) {
-         if (!filter_match_node(node->children[i], doc, positional)) {
+         if (!filter_match_node(node->children[i], doc, root, positional)) {
             return false;
          }
       }
@@ -59,22 +60,24 @@ filter_match_node(const filter_node_t *node, const bson_iter_t *doc, int32_t *po
    case FILTER_OR:
       /* As in MongoDB, $or, $nor and $not do not report a positional index. */
       for (size_t i = 0; i < node->count; i++) {
-         if (filter_match_node(node->children[i], doc, NULL)) {
+         if (filter_match_node(node->children[i], doc, root, NULL)) {
             return true;
          }
       }
       return false;
    case FILTER_NOR:
       for (size_t i = 0; i < node->count; i++) {
-         if (filter_match_node(node->children[i], doc, NULL)) {
+         if (filter_match_node(node->children[i], doc, root, NULL)) {
             return false;
          }
       }
       return true;
    case FILTER_NOT:
-      return !filter_match_node(node->children[0], doc, NULL);
+      return !filter_match_node(node->children[0], doc, root, NULL);
    case FILTER_FALSE:
       return false;
+   case FILTER_EXPR:
+      return root && expr_match(node->expr, root);
    case FILTER_LEAF: {
       leaf_ctx_t ctx = {node, positional};
       return path_visit(&node->path, 0, doc, node->flags, leaf_hit, &ctx);
@@ -137,6 +140,7 @@ match_value_node(const filter_node_t *node, const bson_iter_t *value)
    case FILTER_NOT:
       return !match_value_node(node->children[0], value);
    case FILTER_FALSE:
+   case FILTER_EXPR:
       return false;
    case FILTER_LEAF:
       return leaf_test(node, value, -1, NULL);
@@ -255,7 +259,7 @@ elem_match(const filter_node_t *node, const bson_iter_t *array, int32_t array_in
          bson_type_t t = bson_iter_type(&it);
          bson_iter_t child;
          ok = (t == BSON_TYPE_DOCUMENT || t == BSON_TYPE_ARRAY) && bson_iter_recurse(&it, &child) &&
-              filter_match_node(node->children[0], &child, NULL);
+              filter_match_node(node->children[0], &child, NULL, NULL);
       }
       if (ok) {
          if (positional) {

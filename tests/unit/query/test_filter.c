@@ -234,6 +234,11 @@ test_logical(void **state)
       {"{\"a\": 1, \"$or\": [{\"b\": 1}, {\"c\": 1}]}", "{\"a\": 1, \"c\": 1}", Y},
       {"{\"a\": 1, \"$or\": [{\"b\": 1}, {\"c\": 1}]}", "{\"a\": 2, \"c\": 1}", N},
       {"{\"$comment\": \"hello\", \"a\": 1}", "{\"a\": 1}", Y},
+      /* $expr compares fields of the same document. */
+      {"{\"$expr\": {\"$gt\": [\"$a\", \"$b\"]}}", "{\"a\": 5, \"b\": 3}", Y},
+      {"{\"$expr\": {\"$gt\": [\"$a\", \"$b\"]}}", "{\"a\": 2, \"b\": 3}", N},
+      {"{\"$or\": [{\"$expr\": {\"$eq\": [\"$a\", 1]}}, {\"b\": 1}]}", "{\"a\": 1}", Y},
+      {"{\"x\": 1, \"$expr\": {\"$eq\": [\"$a\", 1]}}", "{\"a\": 1}", N},
       /* $not */
       {"{\"a\": {\"$not\": {\"$gt\": 5}}}", "{\"a\": 3}", Y},
       {"{\"a\": {\"$not\": {\"$gt\": 5}}}", "{\"a\": 6}", N},
@@ -444,7 +449,8 @@ test_errors(void **state)
       {"{\"a\": {\"$foo\": 1}}", 2, "unknown operator: $foo"},
       {"{\"$foo\": 1}", 2, "unknown top level operator: $foo"},
       {"{\"$where\": \"true\"}", 2, "$where"},
-      {"{\"$expr\": {\"$eq\": [1, 1]}}", 2, "$expr is not supported yet"},
+      {"{\"a\": {\"$elemMatch\": {\"$expr\": {\"$eq\": [1, 1]}}}}", 2, "top-level document"},
+      {"{\"$expr\": {\"$noSuchOperator\": 1}}", 168, ""},
       {"{\"a\": {\"$in\": 1}}", 2, "$in needs an array"},
       {"{\"a\": {\"$nin\": {}}}", 2, "$nin needs an array"},
       {"{\"a\": {\"$in\": [{\"$gt\": 1}]}}", 2, "cannot nest $ under $in"},
