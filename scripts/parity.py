@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Prints the parity matrix (backend x suite: passed/failed/skipped) from meson's testlog.json,
+and fails when a test passes on one backend and fails on another, unless the difference is
+listed in tests/parity-exceptions.txt as a documented capability difference. Ends with the
+plain closing line "tests: N passed, N failed, N skipped"."""
+import collections
+import json
+import os
+import sys
+
+def main(path):
+    results = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                results.append(json.loads(line))
+    counts = collections.Counter()
+    matrix = collections.defaultdict(collections.Counter)
+    by_test = collections.defaultdict(dict)
+    for r in results:
+        outcome = {"OK": "passed", "EXPECTEDFAIL": "passed", "SKIP": "skipped"}.get(r["result"], "failed")
+        counts[outcome] += 1
+        for suite in r.get("suite", []):
+            suite = suite.split(":")[-1]
+            if "-" in suite:
+                kind, backend = suite.rsplit("-", 1)
+                matrix[(backend, kind)][outcome] += 1
+                by_test[(kind, r["name"])][backend] = outcome
+    backends = sorted({b for b, _ in matrix})
+    kinds = sorted({k for _, k in matrix})
+    if backends:
+        print("\nParity matrix (passed/failed/skipped):\n")
+        print("| backend | " + " | ".join(kinds) + " |")
+        print("|---" * (len(kinds) + 1) + "|")
+        for b in backends:
+            cells = []
+            for k in kinds:
+                c = matrix.get((b, k))
+                cells.append(f"{c['passed']}/{c['failed']}/{c['skipped']}" if c else "-")
+            print(f"| {b} | " + " | ".join(cells) + " |")
+    exceptions = set()
+    exc_path = os.path.join(os.path.dirname(__file__), "..", "tests", "parity-exceptions.txt")
+    if os.path.exists(exc_path):
+        for line in open(exc_path):
+            line = line.split("#", 1)[0].strip()
+            if line:
+                exceptions.add(line)
+    differing = []
+    for (kind, name), outcomes in sorted(by_test.items()):
+        if len(set(outcomes.values()) - {"skipped"}) > 1 and f"{kind}/{name}" not in exceptions:
+            differing.append(f"{kind}/{name}: " + ", ".join(f"{b}={o}" for b, o in sorted(outcomes.items())))
+    if differing:
+        print("\nResults that differ between backends (not documented capability differences):")
+        for d in differing:
+            print("  " + d)
+    print(f"\ntests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+    return 1 if differing or counts["failed"] else 0
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
