@@ -1,28 +1,25 @@
 /*
- * update_pipeline.c: pipeline-style updates (an array of aggregation stages as the update).
- * Until the aggregation pipeline exists, they are reported as not implemented.
+ * update_pipeline.c: pipeline-style updates: an array of $addFields/$set, $project, $unset
+ * and $replaceRoot/$replaceWith stages applied to the one document being updated.
  */
 #include "query/update_int.h"
+
+#include "query/aggregate/pipeline.h"
 
 void *
 update_pipeline_compile(const bson_t *pipeline, fe_error_t *error)
 {
-   (void) pipeline;
-   error_set(error, FE_NotImplemented, "pipeline-style updates are not supported yet");
-   return NULL;
+   return pipeline_compile(pipeline, NULL, PIPELINE_FOR_UPDATE, error);
 }
 
 bool
 update_pipeline_apply(void *pipeline, const bson_t *doc, bson_t *out, fe_error_t *error)
 {
-   (void) pipeline;
-   (void) doc;
-   (void) out;
-   return error_set(error, FE_NotImplemented, "pipeline-style updates are not supported yet");
+   return pipeline_apply_one(pipeline, doc, out, error);
 }
 
 void
 update_pipeline_destroy(void *pipeline)
 {
-   (void) pipeline;
+   pipeline_destroy(pipeline);
 }

@@ -1,0 +1,956 @@
+/*
+ * pipeline.c: aggregation pipelines (pipeline.h): stage parsing and the pull-based run.
+ *
+ * Each stage pulls documents from the one before it (the first from the caller's source)
+ * and hands back one document at a time, borrowed until its next call. Streaming stages
+ * ($match, $project, $unwind, $skip, $limit, ...) hold at most one document; blocking ones
+ * ($sort, $group, $count) drain their input first.
+ */
+#include "query/aggregate/pipeline.h"
+
+#include <string.h>
+
+#include "query/aggregate/pipeline_int.h"
+#include "query/expr.h"
+#include "query/filter.h"
+#include "query/sort.h"
+#include "query/update_int.h"
+
+typedef enum stage_kind {
+   STAGE_MATCH,
+   STAGE_PROJECT,
+   STAGE_REPLACE_ROOT,
+   STAGE_SKIP,
+   STAGE_LIMIT,
+   STAGE_SORT,
+   STAGE_GROUP,
+   STAGE_COUNT,
+   STAGE_UNWIND,
+} stage_kind_t;
+
+typedef struct stage {
+   stage_kind_t kind;
+   const char *name;          /* static: the stage name as written */
+   fe_filter_t *filter;       /* owned; $match */
+   bson_t *filter_spec;       /* owned; $match */
+   stage_project_t *project;  /* owned; $project, $addFields, $set, $unset */
+   fe_expr_t *expr;           /* owned; $replaceRoot */
+   int64_t n;                 /* $skip, $limit */
+   fe_sort_t *sort;           /* owned; $sort */
+   stage_group_t *group;      /* owned; $group */
+   char *field;               /* owned; $count's field, $unwind's path */
+   char *index_field;         /* owned; $unwind includeArrayIndex */
+   bool preserve;             /* $unwind preserveNullAndEmptyArrays */
+} stage_t;
+
+struct fe_pipeline {
+   stage_t *stages; /* owned */
+   size_t n_stages;
+   char **var_names;         /* owned: the let variables */
+   bson_value_t *var_values; /* owned */
+   fe_expr_var_t *vars;      /* owned chain over the two arrays above */
+   size_t n_vars;
+};
+
+typedef struct stage_run {
+   bson_t *cur;    /* owned: the document last handed out */
+   bool started;
+   int64_t count;
+   bson_t **docs;  /* owned: a blocking stage's results */
+   size_t n_docs;
+   size_t pos;
+   bson_t *source; /* owned: $unwind's input document */
+   uint32_t unwind_index;
+} stage_run_t;
+
+typedef struct run {
+   const fe_pipeline_t *pipeline;
+   stage_run_t *stages; /* owned */
+   pipeline_next_fn next;
+   void *next_ctx;
+} run_t;
+
+static bool compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec,
+                          unsigned flags, fe_error_t *error);
+static bool compile_let(fe_pipeline_t *p, const bson_t *let, fe_error_t *error);
+static void stage_clear(stage_t *stage);
+static bool stage_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
+static bool input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
+static bool drain(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error);
+static bool unwind_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
+static void set_cur(stage_run_t *sr, bson_t *doc);
+
+static const char *const unsupported_stages[] = {
+   "$bucket",     "$bucketAuto", "$changeStream", "$collStats",       "$currentOp",
+   "$densify",    "$documents",  "$facet",        "$fill",            "$geoNear",
+   "$graphLookup", "$indexStats", "$listLocalSessions", "$listSessions", "$lookup",
+   "$merge",      "$out",        "$planCacheStats", "$redact",        "$sample",
+   "$search",     "$setWindowFields", "$unionWith",
+};
+
+fe_pipeline_t *
+pipeline_compile(const bson_t *stages, const bson_t *let, unsigned flags, fe_error_t *error)
+{
+   fe_pipeline_t *p = bson_malloc0(sizeof *p);
+   bson_iter_t iter, stage;
+
+   p->stages = bson_malloc0(sizeof *p->stages * (2 * bson_count_keys(stages) + 1));
+   if (let && !compile_let(p, let, error)) {
+      goto fail;
+   }
+   bson_iter_init(&iter, stages);
+   while (bson_iter_next(&iter)) {
+      if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+         error_set(error, FE_TypeMismatch, "Each element of the 'pipeline' array must be an object");
+         goto fail;
+      }
+      bson_iter_recurse(&iter, &stage);
+      if (!bson_iter_next(&stage)) {
+         error_set(error, 40323,
+                   "A pipeline stage specification object must contain exactly one field.");
+         goto fail;
+      }
+      {
+         bson_iter_t extra = stage;
+         if (bson_iter_next(&extra)) {
+            error_set(error, 40323,
+                      "A pipeline stage specification object must contain exactly one field.");
+            goto fail;
+         }
+      }
+      if (!compile_stage(p, bson_iter_key(&stage), &stage, flags, error)) {
+         goto fail;
+      }
+   }
+   return p;
+
+fail:
+   pipeline_destroy(p);
+   return NULL;
+}
+
+bool
+pipeline_run(const fe_pipeline_t *pipeline, pipeline_next_fn next, void *next_ctx,
+             pipeline_emit_fn emit, void *emit_ctx, fe_error_t *error)
+{
+   run_t run = {.pipeline = pipeline, .next = next, .next_ctx = next_ctx};
+   bool ok = false;
+
+   run.stages = bson_malloc0(sizeof *run.stages * (pipeline->n_stages + 1));
+   for (;;) {
+      const bson_t *doc = NULL;
+      if (!input_next(&run, pipeline->n_stages, &doc, error)) {
+         goto done;
+      }
+      if (!doc) {
+         break;
+      }
+      if (!emit(emit_ctx, doc, error)) {
+         goto done;
+      }
+   }
+   ok = true;
+
+done:
+   for (size_t i = 0; i < pipeline->n_stages; i++) {
+      stage_run_t *sr = &run.stages[i];
+      if (sr->cur) {
+         bson_destroy(sr->cur);
+      }
+      if (sr->source) {
+         bson_destroy(sr->source);
+      }
+      for (size_t d = sr->pos; d < sr->n_docs; d++) {
+         bson_destroy(sr->docs[d]);
+      }
+      bson_free(sr->docs);
+   }
+   bson_free(run.stages);
+   return ok;
+}
+
+typedef struct one_ctx {
+   const bson_t *doc;
+   bool given;
+   bson_t *out;
+   size_t results;
+} one_ctx_t;
+
+static bool
+one_next(void *ctx, const bson_t **doc, fe_error_t *error)
+{
+   one_ctx_t *one = ctx;
+   (void) error;
+   *doc = one->given ? NULL : one->doc;
+   one->given = true;
+   return true;
+}
+
+static bool
+one_emit(void *ctx, const bson_t *doc, fe_error_t *error)
+{
+   one_ctx_t *one = ctx;
+   if (one->results++ > 0) {
+      return error_set(error, FE_BadValue, "the update pipeline produced more than one document");
+   }
+   bson_destroy(one->out);
+   bson_copy_to(doc, one->out);
+   return true;
+}
+
+bool
+pipeline_apply_one(const fe_pipeline_t *pipeline, const bson_t *doc, bson_t *out,
+                   fe_error_t *error)
+{
+   one_ctx_t one = {.doc = doc, .out = out};
+
+   bson_init(out);
+   if (!pipeline_run(pipeline, one_next, &one, one_emit, &one, error)) {
+      return false;
+   }
+   if (one.results != 1) {
+      return error_set(error, FE_BadValue, "the update pipeline produced no document");
+   }
+   return true;
+}
+
+const bson_t *
+pipeline_leading_match(const fe_pipeline_t *pipeline)
+{
+   if (pipeline->n_stages > 0 && pipeline->stages[0].kind == STAGE_MATCH) {
+      return pipeline->stages[0].filter_spec;
+   }
+   return NULL;
+}
+
+void
+pipeline_destroy(fe_pipeline_t *p)
+{
+   if (!p) {
+      return;
+   }
+   for (size_t i = 0; i < p->n_stages; i++) {
+      stage_clear(&p->stages[i]);
+   }
+   bson_free(p->stages);
+   for (size_t i = 0; i < p->n_vars; i++) {
+      bson_free(p->var_names[i]);
+      bson_value_destroy(&p->var_values[i]);
+   }
+   bson_free(p->var_names);
+   bson_free(p->var_values);
+   bson_free(p->vars);
+   bson_free(p);
+}
+
+/*
+ * Compilation
+ */
+
+static bool
+compile_let(fe_pipeline_t *p, const bson_t *let, fe_error_t *error)
+{
+   size_t n = bson_count_keys(let);
+   bson_t empty = BSON_INITIALIZER;
+   bson_iter_t iter;
+
+   p->var_names = bson_malloc0(sizeof *p->var_names * (n + 1));
+   p->var_values = bson_malloc0(sizeof *p->var_values * (n + 1));
+   p->vars = bson_malloc0(sizeof *p->vars * (n + 1));
+   bson_iter_init(&iter, let);
+   while (bson_iter_next(&iter)) {
+      const char *name = bson_iter_key(&iter);
+      fe_expr_t *e;
+      bool ok;
+
+      if (!((name[0] >= 'a' && name[0] <= 'z') || (unsigned char) name[0] >= 0x80)) {
+         return error_set(error, 16870,
+                          "'%s' starts with an invalid character for a user variable name", name);
+      }
+      e = expr_compile(&iter, error);
+      if (!e) {
+         return false;
+      }
+      /* Earlier variables are visible to later ones. */
+      ok = expr_evaluate(e, &empty, p->n_vars ? &p->vars[p->n_vars - 1] : NULL,
+                         &p->var_values[p->n_vars], error);
+      expr_destroy(e);
+      if (!ok) {
+         return false;
+      }
+      p->var_names[p->n_vars] = bson_strdup(name);
+      p->vars[p->n_vars].name = p->var_names[p->n_vars];
+      p->vars[p->n_vars].value = &p->var_values[p->n_vars];
+      p->vars[p->n_vars].next = p->n_vars ? &p->vars[p->n_vars - 1] : NULL;
+      p->n_vars++;
+   }
+   bson_destroy(&empty);
+   return true;
+}
+
+static bool
+spec_document(const bson_iter_t *spec, bson_t *doc)
+{
+   uint32_t len;
+   const uint8_t *data;
+   if (!BSON_ITER_HOLDS_DOCUMENT(spec)) {
+      return false;
+   }
+   bson_iter_document(spec, &len, &data);
+   return bson_init_static(doc, data, len);
+}
+
+static bool
+compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsigned flags,
+              fe_error_t *error)
+{
+   stage_t *st = &p->stages[p->n_stages];
+   bson_t doc;
+
+   memset(st, 0, sizeof *st);
+   if (flags & PIPELINE_FOR_UPDATE) {
+      static const char *const allowed[] = {"$addFields", "$project",     "$replaceRoot",
+                                            "$replaceWith", "$set",       "$unset"};
+      bool ok = false;
+      for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+         ok = ok || strcmp(allowed[i], name) == 0;
+      }
+      if (!ok) {
+         return error_set(error, FE_InvalidOptions, "%s is not allowed to be used within an update",
+                          name);
+      }
+   }
+
+   if (strcmp(name, "$match") == 0) {
+      st->kind = STAGE_MATCH;
+      st->name = "$match";
+      if (!spec_document(spec, &doc)) {
+         return error_set(error, 15959, "the match filter must be an expression in an object");
+      }
+      st->filter_spec = bson_copy(&doc);
+      p->n_stages++;
+      st->filter = filter_compile(&doc, error);
+      return st->filter != NULL;
+   }
+   if (strcmp(name, "$project") == 0 || strcmp(name, "$addFields") == 0 ||
+       strcmp(name, "$set") == 0) {
+      bool project = strcmp(name, "$project") == 0;
+      st->kind = STAGE_PROJECT;
+      st->name = project ? "$project" : name[1] == 'a' ? "$addFields" : "$set";
+      if (!spec_document(spec, &doc)) {
+         return error_set(error, project ? 15969 : 40272,
+                          project ? "$project specification must be an object"
+                                  : "%s specification stage must be an object, got %s",
+                          name, update_util_type_name(bson_iter_type(spec)));
+      }
+      st->project = stage_project_compile(
+         &doc, project ? STAGE_PROJECT_PROJECT : STAGE_PROJECT_ADD_FIELDS, st->name, error);
+      if (!st->project) {
+         return false;
+      }
+      p->n_stages++;
+      return true;
+   }
+   if (strcmp(name, "$unset") == 0) {
+      bson_t paths = BSON_INITIALIZER;
+      bson_iter_t sub;
+      st->kind = STAGE_PROJECT;
+      st->name = "$unset";
+      if (BSON_ITER_HOLDS_UTF8(spec)) {
+         bson_append_int32(&paths, bson_iter_utf8(spec, NULL), -1, 0);
+      } else if (BSON_ITER_HOLDS_ARRAY(spec)) {
+         bson_iter_recurse(spec, &sub);
+         while (bson_iter_next(&sub)) {
+            if (!BSON_ITER_HOLDS_UTF8(&sub)) {
+               bson_destroy(&paths);
+               return error_set(error, 31120,
+                                "$unset specification must be a string or an array containing "
+                                "only string values");
+            }
+            bson_append_int32(&paths, bson_iter_utf8(&sub, NULL), -1, 0);
+         }
+      } else {
+         bson_destroy(&paths);
+         return error_set(error, 31002,
+                          "$unset specification must be a string or an array");
+      }
+      st->project = stage_project_compile(&paths, STAGE_PROJECT_UNSET, "$unset", error);
+      bson_destroy(&paths);
+      if (!st->project) {
+         return false;
+      }
+      p->n_stages++;
+      return true;
+   }
+   if (strcmp(name, "$replaceRoot") == 0 || strcmp(name, "$replaceWith") == 0) {
+      bson_iter_t sub;
+      st->kind = STAGE_REPLACE_ROOT;
+      if (strcmp(name, "$replaceRoot") == 0) {
+         st->name = "$replaceRoot";
+         if (!BSON_ITER_HOLDS_DOCUMENT(spec)) {
+            return error_set(error, 40229, "expected an object as specification for $replaceRoot "
+                                           "stage, got %s",
+                             update_util_type_name(bson_iter_type(spec)));
+         }
+         bson_iter_recurse(spec, &sub);
+         if (!bson_iter_find(&sub, "newRoot")) {
+            return error_set(error, 40231, "no newRoot specified for the $replaceRoot stage");
+         }
+         st->expr = expr_compile(&sub, error);
+      } else {
+         st->name = "$replaceWith";
+         st->expr = expr_compile(spec, error);
+      }
+      if (!st->expr) {
+         return false;
+      }
+      p->n_stages++;
+      return true;
+   }
+   if (strcmp(name, "$skip") == 0 || strcmp(name, "$limit") == 0) {
+      bool skip = name[1] == 's';
+      st->kind = skip ? STAGE_SKIP : STAGE_LIMIT;
+      st->name = skip ? "$skip" : "$limit";
+      if (!update_util_is_number(bson_iter_type(spec)) ||
+          !update_util_to_int64(bson_iter_value((bson_iter_t *) spec), &st->n)) {
+         return error_set(error, skip ? 15972 : 15957,
+                          skip ? "Argument to $skip must be a number"
+                               : "the limit must be specified as a number");
+      }
+      if (skip ? st->n < 0 : st->n <= 0) {
+         return error_set(error, skip ? 15956 : 15958,
+                          skip ? "Argument to $skip cannot be negative" : "the limit must be positive");
+      }
+      p->n_stages++;
+      return true;
+   }
+   if (strcmp(name, "$sort") == 0) {
+      st->kind = STAGE_SORT;
+      st->name = "$sort";
+      if (!spec_document(spec, &doc)) {
+         return error_set(error, 15973, "the $sort key specification must be an object");
+      }
+      if (bson_empty(&doc)) {
+         return error_set(error, 15976, "$sort stage must have at least one sort key");
+      }
+      st->sort = sort_compile(&doc, error);
+      if (!st->sort) {
+         if (error) {
+            error->code = 15974;
+         }
+         return false;
+      }
+      p->n_stages++;
+      return true;
+   }
+   if (strcmp(name, "$group") == 0) {
+      st->kind = STAGE_GROUP;
+      st->name = "$group";
+      if (!spec_document(spec, &doc)) {
+         return error_set(error, 15947, "a group's fields must be specified in an object");
+      }
+      st->group = stage_group_compile(&doc, error);
+      if (!st->group) {
+         return false;
+      }
+      p->n_stages++;
+      return true;
+   }
+   if (strcmp(name, "$count") == 0) {
+      const char *field;
+      st->kind = STAGE_COUNT;
+      st->name = "$count";
+      if (!BSON_ITER_HOLDS_UTF8(spec)) {
+         return error_set(error, 40156, "the count field must be a non-empty string");
+      }
+      field = bson_iter_utf8(spec, NULL);
+      if (field[0] == '\0') {
+         return error_set(error, 40157, "the count field must be a non-empty string");
+      }
+      if (field[0] == '$') {
+         return error_set(error, 40158, "the count field cannot be a $-prefixed path");
+      }
+      if (strchr(field, '.')) {
+         return error_set(error, 40160, "the count field cannot contain '.'");
+      }
+      st->field = bson_strdup(field);
+      p->n_stages++;
+      return true;
+   }
+   if (strcmp(name, "$sortByCount") == 0) {
+      /* {$group: {_id: <expr>, count: {$sum: 1}}}, {$sort: {count: -1}} */
+      bson_t group = BSON_INITIALIZER, count, sort_spec = BSON_INITIALIZER;
+      bson_iter_t sub;
+      bool ok;
+      if (BSON_ITER_HOLDS_UTF8(spec) && bson_iter_utf8(spec, NULL)[0] != '$') {
+         return error_set(error, 40148,
+                          "the sortKey field must be prefixed with a '$' if it is a path");
+      }
+      if (!BSON_ITER_HOLDS_UTF8(spec) && !BSON_ITER_HOLDS_DOCUMENT(spec)) {
+         return error_set(error, 40149,
+                          "the sortByCount field must be defined as a $-prefixed path or an "
+                          "expression");
+      }
+      if (BSON_ITER_HOLDS_DOCUMENT(spec)) {
+         bson_iter_recurse(spec, &sub);
+         if (!bson_iter_next(&sub) || bson_iter_key(&sub)[0] != '$') {
+            return error_set(error, 40147,
+                             "the sortByCount field must be defined as a $-prefixed path or an "
+                             "expression inside an object");
+         }
+      }
+      bson_append_iter(&group, "_id", 3, spec);
+      bson_append_document_begin(&group, "count", 5, &count);
+      bson_append_int32(&count, "$sum", 4, 1);
+      bson_append_document_end(&group, &count);
+      st->kind = STAGE_GROUP;
+      st->name = "$sortByCount";
+      st->group = stage_group_compile(&group, error);
+      bson_destroy(&group);
+      if (!st->group) {
+         return false;
+      }
+      p->n_stages++;
+      st = &p->stages[p->n_stages];
+      memset(st, 0, sizeof *st);
+      st->kind = STAGE_SORT;
+      st->name = "$sortByCount";
+      bson_append_int32(&sort_spec, "count", 5, -1);
+      st->sort = sort_compile(&sort_spec, error);
+      bson_destroy(&sort_spec);
+      ok = st->sort != NULL;
+      if (ok) {
+         p->n_stages++;
+      }
+      return ok;
+   }
+   if (strcmp(name, "$unwind") == 0) {
+      const char *path = NULL;
+      bson_iter_t sub;
+      st->kind = STAGE_UNWIND;
+      st->name = "$unwind";
+      if (BSON_ITER_HOLDS_UTF8(spec)) {
+         path = bson_iter_utf8(spec, NULL);
+      } else if (BSON_ITER_HOLDS_DOCUMENT(spec)) {
+         bson_iter_recurse(spec, &sub);
+         while (bson_iter_next(&sub)) {
+            const char *key = bson_iter_key(&sub);
+            if (strcmp(key, "path") == 0) {
+               if (!BSON_ITER_HOLDS_UTF8(&sub)) {
+                  return error_set(error, 28808,
+                                   "expected a string as the path for $unwind stage, got %s",
+                                   update_util_type_name(bson_iter_type(&sub)));
+               }
+               path = bson_iter_utf8(&sub, NULL);
+            } else if (strcmp(key, "includeArrayIndex") == 0) {
+               const char *index;
+               if (!BSON_ITER_HOLDS_UTF8(&sub) || !*(index = bson_iter_utf8(&sub, NULL))) {
+                  return error_set(error, 28810,
+                                   "expected a non-empty string for the includeArrayIndex "
+                                   " option to $unwind stage");
+               }
+               if (index[0] == '$') {
+                  return error_set(error, 28822,
+                                   "includeArrayIndex option to $unwind stage should not be "
+                                   "prefixed with a '$': %s",
+                                   index);
+               }
+               bson_free(st->index_field);
+               st->index_field = bson_strdup(index);
+            } else if (strcmp(key, "preserveNullAndEmptyArrays") == 0) {
+               if (!BSON_ITER_HOLDS_BOOL(&sub)) {
+                  return error_set(error, 28809,
+                                   "expected a boolean for the preserveNullAndEmptyArrays option "
+                                   "to $unwind stage, got %s",
+                                   update_util_type_name(bson_iter_type(&sub)));
+               }
+               st->preserve = bson_iter_bool(&sub);
+            } else {
+               return error_set(error, 28811, "unrecognized option to $unwind stage: %s", key);
+            }
+         }
+         if (!path) {
+            return error_set(error, 28812, "no path specified to $unwind stage");
+         }
+      } else {
+         return error_set(error, 15981,
+                          "expected either a string or an object as specification for $unwind "
+                          "stage, got %s",
+                          update_util_type_name(bson_iter_type(spec)));
+      }
+      if (path[0] != '$' || path[1] == '\0') {
+         return error_set(error, 28818,
+                          "path option to $unwind stage should be prefixed with a '$': %s", path);
+      }
+      st->field = bson_strdup(path + 1);
+      p->n_stages++;
+      return true;
+   }
+
+   for (size_t i = 0; i < sizeof unsupported_stages / sizeof unsupported_stages[0]; i++) {
+      if (strcmp(unsupported_stages[i], name) == 0) {
+         return error_set(error, FE_NotImplemented, "the %s stage is not supported", name);
+      }
+   }
+   return error_set(error, 40324, "Unrecognized pipeline stage name: '%s'", name);
+}
+
+static void
+stage_clear(stage_t *st)
+{
+   filter_destroy(st->filter);
+   if (st->filter_spec) {
+      bson_destroy(st->filter_spec);
+   }
+   stage_project_destroy(st->project);
+   expr_destroy(st->expr);
+   if (st->sort) {
+      sort_destroy(st->sort);
+   }
+   stage_group_destroy(st->group);
+   bson_free(st->field);
+   bson_free(st->index_field);
+}
+
+/*
+ * Running
+ */
+
+static void
+set_cur(stage_run_t *sr, bson_t *doc)
+{
+   if (sr->cur) {
+      bson_destroy(sr->cur);
+   }
+   sr->cur = doc;
+}
+
+/* The input of stage i: the source for the first stage, else stage i - 1's output. */
+static bool
+input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
+{
+   *doc = NULL;
+   if (i == 0) {
+      return run->next(run->next_ctx, doc, error);
+   }
+   return stage_next(run, i - 1, doc, error);
+}
+
+static const fe_expr_var_t *
+run_vars(const run_t *run)
+{
+   const fe_pipeline_t *p = run->pipeline;
+   return p->n_vars ? &p->vars[p->n_vars - 1] : NULL;
+}
+
+static bool
+stage_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
+{
+   const stage_t *st = &run->pipeline->stages[i];
+   stage_run_t *sr = &run->stages[i];
+   const bson_t *in = NULL;
+
+   *doc = NULL;
+   switch (st->kind) {
+   case STAGE_MATCH:
+      for (;;) {
+         if (!input_next(run, i, &in, error)) {
+            return false;
+         }
+         if (!in || filter_match(st->filter, in, NULL)) {
+            *doc = in;
+            return true;
+         }
+      }
+   case STAGE_PROJECT:
+   case STAGE_REPLACE_ROOT: {
+      bson_t *out;
+      if (!input_next(run, i, &in, error)) {
+         return false;
+      }
+      if (!in) {
+         return true;
+      }
+      if (st->kind == STAGE_PROJECT) {
+         bson_t tmp;
+         if (!stage_project_apply(st->project, in, run_vars(run), &tmp, error)) {
+            bson_destroy(&tmp);
+            return false;
+         }
+         out = bson_copy(&tmp);
+         bson_destroy(&tmp);
+      } else {
+         bson_value_t v;
+         bson_t tmp;
+         if (!expr_evaluate(st->expr, in, run_vars(run), &v, error)) {
+            return false;
+         }
+         if (v.value_type != BSON_TYPE_DOCUMENT) {
+            char *json = v.value_type == BSON_TYPE_EOD ? bson_strdup("MISSING")
+                                                       : update_util_value_json(&v);
+            char *input = bson_as_relaxed_extended_json(in, NULL);
+            error_set(error, 40228,
+                      "'%s' expression must evaluate to an object, but resulting value was: %s. "
+                      "Type of resulting value: '%s'. Input document: %s",
+                      strcmp(st->name, "$replaceRoot") == 0 ? "newRoot" : "replacement", json,
+                      v.value_type == BSON_TYPE_EOD ? "missing"
+                                                    : update_util_type_name(v.value_type),
+                      input);
+            bson_free(json);
+            bson_free(input);
+            bson_value_destroy(&v);
+            return false;
+         }
+         bson_init_static(&tmp, v.value.v_doc.data, v.value.v_doc.data_len);
+         out = bson_copy(&tmp);
+         bson_value_destroy(&v);
+      }
+      set_cur(sr, out);
+      *doc = out;
+      return true;
+   }
+   case STAGE_SKIP:
+      while (sr->count < st->n) {
+         if (!input_next(run, i, &in, error)) {
+            return false;
+         }
+         if (!in) {
+            return true;
+         }
+         sr->count++;
+      }
+      return input_next(run, i, doc, error);
+   case STAGE_LIMIT:
+      if (sr->count >= st->n) {
+         return true;
+      }
+      sr->count++;
+      return input_next(run, i, doc, error);
+   case STAGE_SORT:
+   case STAGE_GROUP:
+   case STAGE_COUNT:
+      if (!sr->started) {
+         sr->started = true;
+         if (!drain(run, i, &sr->docs, &sr->n_docs, error)) {
+            return false;
+         }
+      }
+      if (sr->pos < sr->n_docs) {
+         /* Hand the document out and own it as cur until the next call. */
+         set_cur(sr, sr->docs[sr->pos]);
+         sr->docs[sr->pos++] = NULL;
+         *doc = sr->cur;
+      }
+      return true;
+   case STAGE_UNWIND:
+      return unwind_next(run, i, doc, error);
+   }
+   return false;
+}
+
+/* Runs a blocking stage over its whole input. */
+static bool
+drain(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error)
+{
+   const stage_t *st = &run->pipeline->stages[i];
+   const bson_t *in = NULL;
+   stage_group_run_t *group = NULL;
+   size_t cap = 0;
+   int64_t count = 0;
+
+   *docs = NULL;
+   *n = 0;
+   if (st->kind == STAGE_GROUP) {
+      group = stage_group_start(st->group);
+   }
+   for (;;) {
+      if (!input_next(run, i, &in, error)) {
+         stage_group_run_destroy(group);
+         return false;
+      }
+      if (!in) {
+         break;
+      }
+      if (st->kind == STAGE_GROUP) {
+         if (!stage_group_add(group, in, run_vars(run), error)) {
+            stage_group_run_destroy(group);
+            return false;
+         }
+      } else if (st->kind == STAGE_COUNT) {
+         count++;
+      } else {
+         if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            *docs = bson_realloc(*docs, sizeof **docs * cap);
+         }
+         (*docs)[(*n)++] = bson_copy(in);
+      }
+   }
+   if (st->kind == STAGE_GROUP) {
+      stage_group_finish(group, docs, n);
+   } else if (st->kind == STAGE_COUNT) {
+      if (count > 0) {
+         *docs = bson_malloc0(sizeof **docs);
+         (*docs)[0] = bson_new();
+         if (count <= INT32_MAX) {
+            bson_append_int32((*docs)[0], st->field, -1, (int32_t) count);
+         } else {
+            bson_append_int64((*docs)[0], st->field, -1, count);
+         }
+         *n = 1;
+      }
+   } else {
+      sort_documents(st->sort, (const bson_t **) *docs, *n);
+   }
+   return true;
+}
+
+/* Rebuilds doc with the dotted path set to value (NULL: removed), through documents only. */
+static void
+set_path(const bson_t *doc, const char *path, const bson_value_t *value, bson_t *out)
+{
+   size_t len = strcspn(path, ".");
+   bool last = path[len] == '\0';
+   bson_iter_t iter;
+
+   bson_iter_init(&iter, doc);
+   while (bson_iter_next(&iter)) {
+      if (bson_iter_key_len(&iter) != len || memcmp(bson_iter_key(&iter), path, len) != 0) {
+         bson_append_iter(out, bson_iter_key(&iter), -1, &iter);
+      } else if (last) {
+         if (value) {
+            bson_append_value(out, bson_iter_key(&iter), -1, value);
+         }
+      } else if (BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+         bson_t sub, child;
+         uint32_t dlen;
+         const uint8_t *data;
+         bson_iter_document(&iter, &dlen, &data);
+         bson_init_static(&sub, data, dlen);
+         bson_append_document_begin(out, bson_iter_key(&iter), -1, &child);
+         set_path(&sub, path + len + 1, value, &child);
+         bson_append_document_end(out, &child);
+      } else {
+         bson_append_iter(out, bson_iter_key(&iter), -1, &iter);
+      }
+   }
+}
+
+/* Produces the next $unwind output: one per element of the array at the path of the input
+ * document; with preserveNullAndEmptyArrays, the document itself for null, missing and []. */
+static bool
+unwind_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
+{
+   const stage_t *st = &run->pipeline->stages[i];
+   stage_run_t *sr = &run->stages[i];
+
+   for (;;) {
+      bson_iter_t iter, elem;
+      bool found;
+
+      if (!sr->source) {
+         const bson_t *in = NULL;
+         if (!input_next(run, i, &in, error)) {
+            return false;
+         }
+         if (!in) {
+            *doc = NULL;
+            return true;
+         }
+         sr->source = bson_copy(in);
+         sr->unwind_index = 0;
+      }
+      found = bson_iter_init(&iter, sr->source) && bson_iter_find_descendant(&iter, st->field, &iter);
+      /* A numeric component indexes arrays in bson_iter_find_descendant, not in $unwind. */
+      if (found && strchr(st->field, '.')) {
+         const char *p = st->field;
+         bson_iter_t walk;
+         bson_iter_init(&walk, sr->source);
+         for (;;) {
+            size_t len = strcspn(p, ".");
+            if (!bson_iter_find_w_len(&walk, p, (int) len)) {
+               found = false;
+               break;
+            }
+            if (p[len] == '\0') {
+               break;
+            }
+            if (!BSON_ITER_HOLDS_DOCUMENT(&walk)) {
+               found = false;
+               break;
+            }
+            bson_iter_recurse(&walk, &walk);
+            p += len + 1;
+         }
+      }
+
+      if (found && BSON_ITER_HOLDS_ARRAY(&iter)) {
+         uint32_t k = 0;
+         bson_iter_recurse(&iter, &elem);
+         while (k <= sr->unwind_index && bson_iter_next(&elem)) {
+            k++;
+         }
+         if (k == sr->unwind_index + 1) {
+            bson_t *out = bson_new();
+            set_path(sr->source, st->field, bson_iter_value(&elem), out);
+            if (st->index_field) {
+               bson_t *with = bson_new();
+               bson_value_t index = {.value_type = BSON_TYPE_INT64};
+               index.value.v_int64 = sr->unwind_index;
+               if (bson_has_field(out, st->index_field)) {
+                  set_path(out, st->index_field, &index, with);
+               } else {
+                  bson_concat(with, out);
+                  bson_append_int64(with, st->index_field, -1, sr->unwind_index);
+               }
+               bson_destroy(out);
+               out = with;
+            }
+            sr->unwind_index++;
+            set_cur(sr, out);
+            *doc = out;
+            return true;
+         }
+         if (sr->unwind_index == 0 && st->preserve) {
+            /* An empty array: the document without the field. */
+            bson_t *out = bson_new();
+            set_path(sr->source, st->field, NULL, out);
+            if (st->index_field) {
+               bson_append_null(out, st->index_field, -1);
+            }
+            bson_destroy(sr->source);
+            sr->source = NULL;
+            set_cur(sr, out);
+            *doc = out;
+            return true;
+         }
+         bson_destroy(sr->source);
+         sr->source = NULL;
+         continue;
+      }
+
+      if ((found && !BSON_ITER_HOLDS_NULL(&iter) && !BSON_ITER_HOLDS_UNDEFINED(&iter)) ||
+          st->preserve) {
+         /* A non-array value unwinds to itself. */
+         bson_t *out = sr->source;
+         sr->source = NULL;
+         if (st->index_field) {
+            bson_t *with = bson_new();
+            if (bson_has_field(out, st->index_field)) {
+               bson_value_t null_value = {.value_type = BSON_TYPE_NULL};
+               set_path(out, st->index_field, &null_value, with);
+            } else {
+               bson_concat(with, out);
+               bson_append_null(with, st->index_field, -1);
+            }
+            bson_destroy(out);
+            out = with;
+         }
+         set_cur(sr, out);
+         *doc = out;
+         return true;
+      }
+      bson_destroy(sr->source);
+      sr->source = NULL;
+   }
+}

@@ -1,0 +1,60 @@
+/*
+ * pipeline.h: aggregation pipelines, compiled once and run over a stream of documents.
+ *
+ * The caller feeds documents through a pull callback (typically from a backend cursor) and
+ * receives results through an emit callback, so a pipeline never needs the whole input in
+ * memory unless a stage requires it ($sort, $group, $count).
+ */
+#ifndef FE_PIPELINE_H
+#define FE_PIPELINE_H
+
+#include <stdbool.h>
+
+#include <bson/bson.h>
+
+#include "error/error.h"
+
+typedef struct fe_pipeline fe_pipeline_t;
+
+/* Sets *doc to the next input document, or to NULL at the end of the input. *doc is borrowed:
+ * it must stay valid until the next call. Returns false (with *error set) to abort the run. */
+typedef bool (*pipeline_next_fn)(void *ctx, const bson_t **doc, fe_error_t *error);
+
+/* Receives one result document (borrowed for the duration of the call). Returns false (with
+ * *error set) to abort the run: pipeline_run() then returns false with that error. */
+typedef bool (*pipeline_emit_fn)(void *ctx, const bson_t *doc, fe_error_t *error);
+
+enum {
+   /* Only the stages an update may use: $addFields/$set, $project, $unset,
+    * $replaceRoot/$replaceWith. */
+   PIPELINE_FOR_UPDATE = 1,
+};
+
+/* Compiles stages (a BSON array of stage documents). let (nullable) holds variables,
+ * available to every expression as $$name; their values are expressions evaluated once,
+ * here. Errors: 40324 for an unknown stage, 40323 for a malformed stage document, 168 for an
+ * unknown expression operator, the stage's own codes otherwise. Owned by the caller; does not
+ * borrow stages or let. */
+fe_pipeline_t *pipeline_compile(const bson_t *stages, const bson_t *let, unsigned flags,
+                                fe_error_t *error);
+
+/* Runs the pipeline: pulls every input document it needs from next and passes each result
+ * to emit, in order. A pipeline may be run any number of times, also concurrently: the run
+ * state lives in this call. Stops at the first error; neither callback is called after that. */
+bool pipeline_run(const fe_pipeline_t *pipeline, pipeline_next_fn next, void *next_ctx,
+                  pipeline_emit_fn emit, void *emit_ctx, fe_error_t *error);
+
+/* Applies a pipeline to a single document (pipeline-style updates): *out (caller storage,
+ * initialized even on failure; bson_destroy() it) receives the one result. Fails when the
+ * pipeline does not produce exactly one document. */
+bool pipeline_apply_one(const fe_pipeline_t *pipeline, const bson_t *doc, bson_t *out,
+                        fe_error_t *error);
+
+/* The filter of the pipeline's leading $match stage, or NULL: the part a backend may apply
+ * while reading (the pipeline applies it again anyway). Borrowed; valid while the pipeline
+ * lives. */
+const bson_t *pipeline_leading_match(const fe_pipeline_t *pipeline);
+
+void pipeline_destroy(fe_pipeline_t *pipeline);
+
+#endif /* FE_PIPELINE_H */
