@@ -2600,7 +2600,7 @@ static bool
 op_convert(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
 {
    bson_value_t input, to_v;
-   bson_type_t to;
+   bson_type_t to = BSON_TYPE_EOD;
    bool ok = false;
 
    memset(&to_v, 0, sizeof to_v);
