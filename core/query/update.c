@@ -33,6 +33,7 @@ typedef enum op {
    OP_POP,
    OP_PULL,
    OP_PULL_ALL,
+   OP_BIT,
 } op_t;
 
 typedef enum child_kind {
@@ -163,7 +164,7 @@ static const struct {
    const char *name;
    op_t op;
 } operators[] = {
-   {"$addToSet", OP_ADD_TO_SET}, {"$currentDate", OP_CURRENT_DATE}, {"$inc", OP_INC},
+   {"$addToSet", OP_ADD_TO_SET}, {"$bit", OP_BIT}, {"$currentDate", OP_CURRENT_DATE}, {"$inc", OP_INC},
    {"$max", OP_MAX},             {"$min", OP_MIN},                  {"$mul", OP_MUL},
    {"$pop", OP_POP},             {"$pull", OP_PULL},                {"$pullAll", OP_PULL_ALL},
    {"$push", OP_PUSH},           {"$rename", OP_RENAME_FROM},       {"$set", OP_SET},
@@ -533,6 +534,46 @@ compile_operator(fe_update_t *update, const char *opname, op_t op, bson_iter_t *
    }
    case OP_RENAME_TO:
       break;
+   case OP_BIT: {
+      bson_iter_t ops;
+      uint32_t len;
+      const uint8_t *data;
+      if (!BSON_ITER_HOLDS_DOCUMENT(field)) {
+         error_set(error, FE_BadValue,
+                   "The $bit modifier is not compatible with a %s. You must pass in an embedded "
+                   "document: {$bit: {field: {and/or/xor: #}}",
+                   update_util_type_name(bson_iter_type(field)));
+         goto done;
+      }
+      bson_iter_recurse(field, &ops);
+      while (bson_iter_next(&ops)) {
+         const char *name = bson_iter_key(&ops);
+         if (strcmp(name, "and") != 0 && strcmp(name, "or") != 0 && strcmp(name, "xor") != 0) {
+            error_set(error, FE_BadValue,
+                      "The $bit modifier only supports 'and', 'or', and 'xor', not '%s' which is "
+                      "an unknown operator: {%s: ...}",
+                      name, name);
+            goto done;
+         }
+         if (!BSON_ITER_HOLDS_INT32(&ops) && !BSON_ITER_HOLDS_INT64(&ops)) {
+            json = update_util_value_json(bson_iter_value(&ops));
+            error_set(error, FE_BadValue,
+                      "The $bit modifier field must be an Integer(32/64 bit); a '%s' is not "
+                      "supported here: {%s: %s}",
+                      update_util_type_name(bson_iter_type(&ops)), name, json);
+            goto done;
+         }
+      }
+      bson_iter_document(field, &len, &data);
+      leaf->each = bson_new_from_data(data, len);
+      if (bson_empty(leaf->each)) {
+         error_set(error, FE_BadValue,
+                   "You must pass in at least one bitwise operation. The format is: {$bit: "
+                   "{field: {and/or/xor: #}}");
+         goto done;
+      }
+      break;
+   }
    case OP_PUSH:
       if (!compile_push(leaf, field, error)) {
          goto done;
@@ -1418,6 +1459,40 @@ apply_leaf(ctx_t *ctx, const node_t *node, const bson_iter_t *cur, bool in_array
          return true;
       }
       break;
+   case OP_BIT: {
+      bson_iter_t ops;
+      int64_t acc = 0;
+      bool wide = false;
+      if (value && value->value_type != BSON_TYPE_INT32 && value->value_type != BSON_TYPE_INT64) {
+         doc_id_json(ctx, idbuf, sizeof idbuf);
+         return error_set(ctx->error, FE_BadValue,
+                          "Cannot apply $bit to a value of non-integral type.%s has the field %s "
+                          "of non-integer type %s",
+                          idbuf, key, update_util_type_name(value->value_type));
+      }
+      if (value) {
+         wide = value->value_type == BSON_TYPE_INT64;
+         acc = wide ? value->value.v_int64 : value->value.v_int32;
+      }
+      /* As SafeNum: int32 with int32 stays int32, anything with int64 widens. */
+      bson_iter_init(&ops, node->each);
+      while (bson_iter_next(&ops)) {
+         int64_t operand = BSON_ITER_HOLDS_INT64(&ops) ? bson_iter_int64(&ops)
+                                                       : bson_iter_int32(&ops);
+         const char *name = bson_iter_key(&ops);
+         wide = wide || BSON_ITER_HOLDS_INT64(&ops);
+         acc = name[0] == 'a' ? (acc & operand) : name[0] == 'o' ? (acc | operand) : (acc ^ operand);
+         if (!wide) {
+            acc = (int32_t) acc;
+         }
+      }
+      if (wide) {
+         bson_append_int64(out, key, -1, acc);
+      } else {
+         bson_append_int32(out, key, -1, (int32_t) acc);
+      }
+      return true;
+   }
    case OP_PUSH:
       return apply_push(ctx, node, cur, out, key);
    case OP_ADD_TO_SET:

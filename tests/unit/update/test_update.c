@@ -326,6 +326,23 @@ test_pop_pull(void **state)
 }
 
 static void
+test_bit(void **state)
+{
+   (void) state;
+   expect("{\"_id\": 1, \"a\": 13}", "{\"$bit\": {\"a\": {\"and\": 10}}}", "{\"_id\": 1, \"a\": 8}");
+   expect("{\"_id\": 1, \"a\": 13}", "{\"$bit\": {\"a\": {\"or\": 2, \"xor\": 1}}}",
+          "{\"_id\": 1, \"a\": 14}");
+   expect("{\"_id\": 1, \"a\": 1}", "{\"$bit\": {\"a\": {\"or\": {\"$numberLong\": \"2\"}}}}",
+          "{\"_id\": 1, \"a\": {\"$numberLong\": \"3\"}}");
+   expect("{\"_id\": 1}", "{\"$bit\": {\"a\": {\"or\": 5}}}", "{\"_id\": 1, \"a\": 5}");
+   expect("{\"_id\": 1, \"a\": 1.5}", "{\"$bit\": {\"a\": {\"or\": 5}}}", "error 2");
+   expect("{\"_id\": 1}", "{\"$bit\": {\"a\": 5}}", "error 2");
+   expect("{\"_id\": 1}", "{\"$bit\": {\"a\": {\"nand\": 5}}}", "error 2");
+   expect("{\"_id\": 1}", "{\"$bit\": {\"a\": {\"and\": 5.0}}}", "error 2");
+   expect("{\"_id\": 1}", "{\"$bit\": {\"a\": {}}}", "error 2");
+}
+
+static void
 test_positional(void **state)
 {
    (void) state;
@@ -473,7 +490,7 @@ main(void)
       cmocka_unit_test(test_rename),       cmocka_unit_test(test_current_date),
       cmocka_unit_test(test_set_on_insert), cmocka_unit_test(test_push),
       cmocka_unit_test(test_add_to_set),   cmocka_unit_test(test_pop_pull),
-      cmocka_unit_test(test_positional),   cmocka_unit_test(test_array_filters),
+      cmocka_unit_test(test_bit),          cmocka_unit_test(test_positional),   cmocka_unit_test(test_array_filters),
       cmocka_unit_test(test_validation),   cmocka_unit_test(test_replacement),
       cmocka_unit_test(test_upsert),
    };
