@@ -268,9 +268,21 @@ update_apply(const fe_update_t *update, const bson_t *doc, const fe_match_info_t
    case UPDATE_REPLACEMENT:
       ok = apply_replacement(&ctx, doc, out);
       break;
-   case UPDATE_PIPELINE:
-      ok = update_pipeline_apply(update->pipeline, doc, out, error);
+   case UPDATE_PIPELINE: {
+      /* The pipeline's result replaces the document, keeping its _id when the result has
+       * none, as mongod's PipelineExecutor does through its replacement executor. */
+      bson_t result;
+      bson_iter_t id;
+      ok = update_pipeline_apply(update->pipeline, doc, &result, error);
+      if (ok && !bson_has_field(&result, "_id") && bson_iter_init_find(&id, doc, "_id")) {
+         bson_append_iter(out, "_id", 3, &id);
+      }
+      if (ok) {
+         bson_concat(out, &result);
+      }
+      bson_destroy(&result);
       break;
+   }
    }
    if (ok) {
       ok = check_id(&ctx, doc, out);

@@ -379,7 +379,11 @@ test_update_pipeline(void **state)
                               "{\"$unset\": \"b\"}]");
    assert_string_equal(got, "{ \"_id\" : 1, \"a\" : 2, \"sum\" : 5 }");
    bson_free(got);
+   /* A result without _id keeps the original one; a different _id is an error. */
    got = update_with_pipeline("{\"_id\": 1, \"a\": 2}", "[{\"$replaceWith\": {\"x\": 1}}]");
+   assert_string_equal(got, "{ \"_id\" : 1, \"x\" : 1 }");
+   bson_free(got);
+   got = update_with_pipeline("{\"_id\": 1, \"a\": 2}", "[{\"$set\": {\"_id\": 2}}]");
    assert_string_equal(got, "error 66");
    bson_free(got);
    got = update_with_pipeline("{\"_id\": 1, \"a\": 2}",
