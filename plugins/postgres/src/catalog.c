@@ -11,12 +11,15 @@
  *   collections(db text references databases, name text, table_name text unique,
  *               options bytea, primary key (db, name))
  *
- * Every catalog change runs in a transaction that first takes one advisory lock
- * (pg_advisory_xact_lock), then looks again: concurrent sessions and processes creating the
- * same collection therefore serialize instead of racing on CREATE ... IF NOT EXISTS. Inside a
- * REPEATABLE READ transaction of the core (begin()) the second look cannot see a concurrent
- * creation, and the unique constraints turn that race into WRITE_CONFLICT, which the core
- * retries.
+ * Every catalog change runs in a transaction that first takes advisory locks on the names it
+ * touches (pg_advisory_xact_lock: exclusive on each collection name, shared on its database
+ * name, exclusive on the database name to drop a database), then looks again: concurrent
+ * sessions and processes creating the same collection therefore serialize instead of racing
+ * on CREATE ... IF NOT EXISTS, while work on other names never waits (a transaction of the core
+ * that creates a collection holds its locks until commit). Two creators of collections in one
+ * new database meet at INSERT ... ON CONFLICT on the database's row. Inside a REPEATABLE READ
+ * transaction of the core (begin()) the second look cannot see a concurrent creation, and
+ * the unique constraints turn that race into WRITE_CONFLICT, which the core retries.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,7 +42,10 @@ static void catalog_cache_put(ferret_session_t *session, const ferret_ns_t *ns,
 
 /* ---- statements ---- */
 
-static ferret_status_t catalog_lock(ferret_session_t *session, ferret_error_t *error);
+static ferret_status_t catalog_lock(ferret_session_t *session, const ferret_ns_t *a,
+                                    const ferret_ns_t *b, ferret_error_t *error);
+static uint32_t catalog_hash(uint32_t h, const char *s);
+static int catalog_cmp_key(const void *x, const void *y);
 static ferret_status_t catalog_lookup(ferret_session_t *session, const ferret_ns_t *ns,
                                       catalog_table_t *table, bool *found,
                                       ferret_error_t *error);
@@ -139,7 +145,7 @@ catalog_resolve(ferret_session_t *session, const ferret_ns_t *ns, bool create, c
    }
    status = conn_txn_start(session, &own, error);
    if (status == FERRET_OK) {
-      status = catalog_lock(session, error);
+      status = catalog_lock(session, ns, NULL, error);
    }
    if (status == FERRET_OK) {
       status = catalog_lookup(session, ns, &table, found, error);
@@ -220,7 +226,7 @@ catalog_drop_database(ferret_session_t *session, const char *db, ferret_error_t 
    if (status != FERRET_OK) {
       goto done;
    }
-   status = catalog_lock(session, error);
+   status = catalog_lock(session, &(ferret_ns_t){db, NULL}, NULL, error);
    if (status == FERRET_OK) {
       status = catalog_db_schema(session, db, false, schema, &found, error);
    }
@@ -280,7 +286,7 @@ catalog_create_collection(ferret_session_t *session, const ferret_ns_t *ns,
 
    status = conn_txn_start(session, &own, error);
    if (status == FERRET_OK) {
-      status = catalog_lock(session, error);
+      status = catalog_lock(session, ns, NULL, error);
    }
    if (status == FERRET_OK) {
       status = catalog_lookup(session, ns, &table, &found, error);
@@ -316,7 +322,7 @@ catalog_drop_collection(ferret_session_t *session, const ferret_ns_t *ns, ferret
    catalog_forget(session, ns);
    status = conn_txn_start(session, &own, error);
    if (status == FERRET_OK) {
-      status = catalog_lock(session, error);
+      status = catalog_lock(session, ns, NULL, error);
    }
    if (status == FERRET_OK) {
       status = catalog_lookup(session, ns, &table, &found, error);
@@ -364,7 +370,7 @@ catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
    catalog_forget(session, to);
    status = conn_txn_start(session, &own, error);
    if (status == FERRET_OK) {
-      status = catalog_lock(session, error);
+      status = catalog_lock(session, from, to, error);
    }
    if (status == FERRET_OK) {
       status = catalog_lookup(session, from, &src, &found, error);
@@ -580,14 +586,74 @@ catalog_cache_put(ferret_session_t *session, const ferret_ns_t *ns, const char *
 
 /* ---- statements ---- */
 
+/*
+ * Locks the names of a and b (either may be NULL) until the transaction ends: exclusive on a
+ * collection name and shared on its database name, or exclusive on a database name when
+ * collection is NULL (dropping a database waits for every creator in it). Keys are taken in
+ * sorted order, databases first, so two sessions never wait for each other in a circle.
+ */
 static ferret_status_t
-catalog_lock(ferret_session_t *session, ferret_error_t *error)
+catalog_lock(ferret_session_t *session, const ferret_ns_t *a, const ferret_ns_t *b,
+             ferret_error_t *error)
 {
-   char sql[96];
+   /* key: class (databases even, collections odd, so the two never share a key), hash, mode */
+   int64_t keys[4][3];
+   const ferret_ns_t *ns[2] = {a, b};
+   uint32_t cls = (uint32_t) session->backend->lock_key & ~UINT32_C(1);
+   char sql[512];
+   size_t n = 0;
+   size_t len;
 
-   snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
-            session->backend->lock_key);
+   for (size_t i = 0; i < 2; i++) {
+      if (ns[i] == NULL) {
+         continue;
+      }
+      uint32_t h = catalog_hash(UINT32_C(2166136261), ns[i]->db);
+      keys[n][0] = (int32_t) cls;
+      keys[n][1] = (int32_t) h;
+      keys[n][2] = ns[i]->collection != NULL; /* shared when a collection is named */
+      n++;
+      if (ns[i]->collection != NULL) {
+         keys[n][0] = (int32_t) (cls | 1);
+         keys[n][1] = (int32_t) catalog_hash(catalog_hash(h, "\x01"), ns[i]->collection);
+         keys[n][2] = 0;
+         n++;
+      }
+   }
+   qsort(keys, n, sizeof keys[0], catalog_cmp_key);
+   len = (size_t) snprintf(sql, sizeof sql, "SELECT true");
+   for (size_t i = 0; i < n && len < sizeof sql; i++) {
+      if (i > 0 && keys[i][0] == keys[i - 1][0] && keys[i][1] == keys[i - 1][1]) {
+         continue; /* the same database twice: shared once is enough */
+      }
+      len += (size_t) snprintf(sql + len, sizeof sql - len,
+                               ", pg_advisory_xact_lock%s(%" PRId64 ", %" PRId64 ")",
+                               keys[i][2] ? "_shared" : "", keys[i][0], keys[i][1]);
+   }
    return conn_exec(session, "lock the catalog", sql, NULL, false, NULL, error);
+}
+
+static uint32_t
+catalog_hash(uint32_t h, const char *s)
+{
+   for (; *s != '\0'; s++) {
+      h = (h ^ (uint8_t) *s) * UINT32_C(16777619);
+   }
+   return h;
+}
+
+static int
+catalog_cmp_key(const void *x, const void *y)
+{
+   const int64_t *a = x;
+   const int64_t *b = y;
+
+   for (int i = 0; i < 3; i++) {
+      if (a[i] != b[i]) {
+         return a[i] < b[i] ? -1 : 1;
+      }
+   }
+   return 0;
 }
 
 static ferret_status_t
@@ -642,15 +708,29 @@ catalog_db_schema(ferret_session_t *session, const char *db, bool create, char *
    }
    PQclear(res);
    res = NULL;
+   /* Another session may be creating a collection in the same new database: the conflict
+    * waits for it; when it commits, its row is the one to use. */
    snprintf(sql, sizeof sql,
             "INSERT INTO \"%s\".databases (name, schema_name)"
-            " VALUES ($1, '%s' || nextval('\"%s\".names')) RETURNING schema_name",
+            " VALUES ($1, '%s' || nextval('\"%s\".names')) ON CONFLICT (name) DO NOTHING"
+            " RETURNING schema_name",
             c, session->backend->prefix, c);
    status = conn_exec(session, "create a database", sql, &params, false, &res, error);
-   if (status == FERRET_OK) {
+   if (status == FERRET_OK && PQntuples(res) == 1) {
       snprintf(schema, PG_IDENT_MAX + 1, "%s", PQgetvalue(res, 0, 0));
       snprintf(sql, sizeof sql, "CREATE SCHEMA \"%s\"", schema);
       status = conn_exec(session, "create a database", sql, NULL, false, NULL, error);
+   } else if (status == FERRET_OK) {
+      PQclear(res);
+      res = NULL;
+      snprintf(sql, sizeof sql, "SELECT schema_name FROM \"%s\".databases WHERE name = $1", c);
+      status = conn_exec(session, "look up a database", sql, &params, false, &res, error);
+      if (status == FERRET_OK && PQntuples(res) == 1) {
+         snprintf(schema, PG_IDENT_MAX + 1, "%s", PQgetvalue(res, 0, 0));
+      } else if (status == FERRET_OK) {
+         status = conn_fail(error, FERRET_ERR_WRITE_CONFLICT,
+                            "database '%s' was created concurrently", db);
+      }
    }
 
 done:

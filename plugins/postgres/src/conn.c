@@ -268,7 +268,11 @@ conn_copy_trimmed(char *dst, size_t size, const char *src)
    size_t n = 0;
 
    for (; src != NULL && *src != '\0' && n + 1 < size; src++) {
-      dst[n++] = (*src == '\n' || *src == '\t') ? ' ' : *src;
+      char c = (*src == '\n' || *src == '\t') ? ' ' : *src;
+      if (c == ' ' && (n == 0 || dst[n - 1] == ' ')) {
+         continue;
+      }
+      dst[n++] = c;
    }
    while (n > 0 && dst[n - 1] == ' ') {
       n--;
