@@ -111,14 +111,13 @@ append_handshake(fe_ctx_t *ctx, const char *primary_field)
 
    /* The first handshake of a connection carries the client's metadata; keep it for logs. */
    if (bson_iter_init_find(&iter, ctx->command, "client") && BSON_ITER_HOLDS_DOCUMENT(&iter) &&
-       bson_empty(&ctx->conn->client_metadata)) {
+       !ctx->conn->client_metadata) {
       const uint8_t *data;
       uint32_t len;
       bson_t client;
       bson_iter_document(&iter, &len, &data);
       if (bson_init_static(&client, data, len)) {
-         bson_destroy(&ctx->conn->client_metadata);
-         bson_copy_to(&client, &ctx->conn->client_metadata);
+         ctx->conn->client_metadata = bson_copy(&client);
       }
    }
    if (bson_iter_init_find(&iter, ctx->command, "helloOk") && bson_iter_as_bool(&iter)) {

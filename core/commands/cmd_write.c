@@ -43,7 +43,8 @@ cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
       goto done;
    }
    write_ops_store(ctx, collection, &store);
-   prepared = calloc(count ? count : 1, sizeof *prepared);
+   /* bson_t demands 128-byte alignment, more than calloc promises. */
+   prepared = aligned_alloc(BSON_ALIGNOF(bson_t), (count ? count : 1) * sizeof *prepared);
    indexes = calloc(count ? count : 1, sizeof *indexes);
    if (!prepared || !indexes) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");

@@ -50,6 +50,10 @@ bool cmd_distinct(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_get_more(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_kill_cursors(fe_ctx_t *ctx, fe_error_t *error);
 
+/* cmd_aggregate.c */
+bool cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_explain(fe_ctx_t *ctx, fe_error_t *error);
+
 /* cmd_write.c */
 bool cmd_insert(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_update(fe_ctx_t *ctx, fe_error_t *error);

@@ -8,6 +8,7 @@
 #include "commands/handlers.h"
 
 static const fe_command_t commands[] = {
+   {"aggregate", cmd_aggregate, 0},
    {"buildInfo", cmd_build_info, FE_CMD_NO_SESSION},
    {"buildinfo", cmd_build_info, FE_CMD_NO_SESSION},
    {"collStats", cmd_coll_stats, 0},
@@ -20,6 +21,7 @@ static const fe_command_t commands[] = {
    {"drop", cmd_drop, 0},
    {"dropDatabase", cmd_drop_database, 0},
    {"endSessions", cmd_end_sessions, FE_CMD_NO_SESSION},
+   {"explain", cmd_explain, 0},
    {"find", cmd_find, 0},
    {"findAndModify", cmd_find_and_modify, 0},
    {"findandmodify", cmd_find_and_modify, 0},

@@ -53,7 +53,6 @@ conn_adopt(fe_worker_t *worker, int fd)
    conn->worker = worker;
    conn->id = atomic_fetch_add(&server->next_connection_id, 1);
    conn->state = CONN_READING;
-   bson_init(&conn->client_metadata);
    describe_peer(fd, conn->peer, sizeof conn->peer);
 
    conn->next = worker->connections;
@@ -98,7 +97,9 @@ conn_close(fe_conn_t *conn)
    atomic_fetch_sub(&worker->server->open_connections, 1);
    log_write(LOG_DEBUG, "network", "connection %lld closed", (long long) conn->id);
    bufferevent_free(conn->bev);
-   bson_destroy(&conn->client_metadata);
+   if (conn->client_metadata) {
+      bson_destroy(conn->client_metadata);
+   }
    free(conn);
    if (worker->stopping && worker->connection_count == 0) {
       event_base_loopexit(worker->base, NULL);

@@ -29,7 +29,7 @@ struct fe_conn {
    char peer[64];           /* "host:port" of the client */
    conn_state_t state;
    int32_t next_request_id;
-   bson_t client_metadata; /* owned; the hello `client` document, if any */
+   bson_t *client_metadata; /* owned; the hello `client` document, NULL until one comes */
    fe_conn_t *prev;
    fe_conn_t *next;
 };

@@ -253,8 +253,11 @@ parse_listen(const char *value, char *host, size_t host_size, int *port)
    if (host_len >= 2 && value[0] == '[' && value[host_len - 1] == ']') {
       value++;
       host_len -= 2;
+   } else if (memchr(value, ':', host_len)) {
+      return false; /* an IPv6 address needs brackets to be told apart from its port */
    }
-   if (host_len == 0 || host_len >= host_size) {
+   if (host_len == 0 || host_len >= host_size || memchr(value, '[', host_len) ||
+       memchr(value, ']', host_len)) {
       return false;
    }
    memcpy(host, value, host_len);

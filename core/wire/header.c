@@ -7,7 +7,7 @@
 
 #include <bson/bson.h>
 
-static bool check_depth(const bson_t *doc, int depth_left);
+static bool check_values(const bson_t *doc, int depth_left, fe_error_t *error);
 
 void
 header_decode(const uint8_t *data, fe_msg_header_t *header)
@@ -62,7 +62,12 @@ header_validate_bson(const uint8_t *data, size_t len, int max_depth, fe_error_t 
 {
    bson_t doc;
    size_t offset = 0;
+   fe_error_t local;
 
+   if (!error) {
+      error = &local; /* check_values() reads back what it set */
+   }
+   error_clear(error);
    if (len < 5 || (size_t) header_read_int32(data) != len || !bson_init_static(&doc, data, len)) {
       return error_set(error, FE_InvalidBSON, "invalid BSON: bad document length");
    }
@@ -70,44 +75,68 @@ header_validate_bson(const uint8_t *data, size_t len, int max_depth, fe_error_t 
    if (!bson_validate(&doc, BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL, &offset)) {
       return error_set(error, FE_InvalidBSON, "invalid BSON at offset %zu", offset);
    }
-   if (!check_depth(&doc, max_depth)) {
-      return error_set(error, FE_InvalidBSON, "BSON document nested deeper than %d levels",
-                       max_depth);
-   }
-   return true;
+   return check_values(&doc, max_depth, error);
 }
 
+/* What bson_validate() leaves out: the nesting depth, and the UTF-8 of string values (libbson
+ * checks keys only). */
 static bool
-check_depth(const bson_t *doc, int depth_left)
+check_values(const bson_t *doc, int depth_left, fe_error_t *error)
 {
    bson_iter_t iter;
+
    if (depth_left <= 0) {
-      return false;
+      return error_set(error, FE_InvalidBSON, "BSON document nested deeper than %d levels",
+                       HEADER_MAX_NESTING_DEPTH);
    }
    if (!bson_iter_init(&iter, doc)) {
-      return false;
+      return error_set(error, FE_InvalidBSON, "invalid BSON document");
    }
    while (bson_iter_next(&iter)) {
-      if (BSON_ITER_HOLDS_DOCUMENT(&iter) || BSON_ITER_HOLDS_ARRAY(&iter)) {
-         const uint8_t *data;
-         uint32_t len;
-         bson_t child;
+      const char *text = NULL;
+      uint32_t text_len = 0;
+      const uint8_t *data;
+      uint32_t len;
+      bson_t child;
+
+      switch (bson_iter_type(&iter)) {
+      case BSON_TYPE_UTF8:
+         text = bson_iter_utf8(&iter, &text_len);
+         break;
+      case BSON_TYPE_SYMBOL:
+         text = bson_iter_symbol(&iter, &text_len);
+         break;
+      case BSON_TYPE_CODE:
+         text = bson_iter_code(&iter, &text_len);
+         break;
+      case BSON_TYPE_DBPOINTER: {
+         const bson_oid_t *oid;
+         bson_iter_dbpointer(&iter, &text_len, &text, &oid);
+         break;
+      }
+      case BSON_TYPE_DOCUMENT:
+      case BSON_TYPE_ARRAY:
          if (BSON_ITER_HOLDS_DOCUMENT(&iter)) {
             bson_iter_document(&iter, &len, &data);
          } else {
             bson_iter_array(&iter, &len, &data);
          }
-         if (!bson_init_static(&child, data, len) || !check_depth(&child, depth_left - 1)) {
-            return false;
+         if (!bson_init_static(&child, data, len) || !check_values(&child, depth_left - 1, error)) {
+            return error->code ? false : error_set(error, FE_InvalidBSON, "invalid BSON document");
          }
-      } else if (BSON_ITER_HOLDS_CODEWSCOPE(&iter)) {
-         const uint8_t *data;
-         uint32_t len, code_len;
-         bson_t scope;
-         bson_iter_codewscope(&iter, &code_len, &len, &data);
-         if (!bson_init_static(&scope, data, len) || !check_depth(&scope, depth_left - 1)) {
-            return false;
+         break;
+      case BSON_TYPE_CODEWSCOPE:
+         text = bson_iter_codewscope(&iter, &text_len, &len, &data);
+         if (!bson_init_static(&child, data, len) || !check_values(&child, depth_left - 1, error)) {
+            return error->code ? false : error_set(error, FE_InvalidBSON, "invalid BSON document");
          }
+         break;
+      default:
+         break;
+      }
+      if (text && !bson_utf8_validate(text, text_len, true)) {
+         return error_set(error, FE_InvalidBSON, "invalid UTF-8 in the string of field '%s'",
+                          bson_iter_key(&iter));
       }
    }
    return true;
