@@ -54,8 +54,13 @@ struct ferret_cursor {
 /* Names copied out under the lock: count NUL-terminated strings, one after the other. */
 typedef struct names {
    char *buf; /* owned */
+   size_t used; /* bytes of buf in use */
    size_t count;
 } names_t;
+
+/* ---- the entry point: the one exported symbol ---- */
+
+FERRET_EXPORT const ferret_backend_descriptor_t *ferret_backend_entry(const ferret_host_t *host);
 
 /* ---- lifecycle ---- */
 
@@ -121,7 +126,7 @@ static ferret_status_t fail(ferret_error_t *error, ferret_status_t status, const
    ;
 static ferret_status_t out_of_memory(ferret_error_t *error);
 static bool parse_count(const char *text, int64_t *out);
-static bool names_add(names_t *names, size_t *used, const char *name);
+static bool names_add(names_t *names, const char *name);
 static ferret_status_t names_call(names_t *names, ferret_name_fn fn, void *ctx);
 static bool cursor_push(ferret_cursor_t *cursor, store_doc_t *doc);
 static ferret_term_t *find_id_term(ferret_query_t *query);
@@ -165,7 +170,7 @@ static const ferret_backend_descriptor_t descriptor = FERRET_BACKEND_DESCRIPTOR_
  * descriptor's magic and ABI version before it calls anything else, and open() is given the
  * host again.
  */
-FERRET_EXPORT const ferret_backend_descriptor_t *
+const ferret_backend_descriptor_t *
 ferret_backend_entry(const ferret_host_t *host)
 {
    (void) host;
@@ -276,14 +281,13 @@ sk_list_databases(ferret_session_t *session, ferret_name_fn fn, void *ctx,
                   ferret_error_t *error)
 {
    ferret_backend_t *backend = session->backend;
-   names_t names = {NULL, 0};
-   size_t used = 0;
+   names_t names = {NULL, 0, 0};
    bool ok = true;
 
    pthread_mutex_lock(&backend->lock);
    /* The store drops a database with its last collection, so every one listed holds one. */
    for (store_db_t *db = backend->store.dbs; db && ok; db = db->next) {
-      ok = names_add(&names, &used, db->name);
+      ok = names_add(&names, db->name);
    }
    pthread_mutex_unlock(&backend->lock);
    if (!ok) {
@@ -310,8 +314,7 @@ sk_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferret_nam
                     void *ctx, ferret_error_t *error)
 {
    ferret_backend_t *backend = session->backend;
-   names_t names = {NULL, 0};
-   size_t used = 0;
+   names_t names = {NULL, 0, 0};
    bool ok = true;
 
    pthread_mutex_lock(&backend->lock);
@@ -319,7 +322,7 @@ sk_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferret_nam
       /* A missing database lists nothing. */
       store_db_t *db = store_db_find(&backend->store, ns->db);
       for (store_coll_t *coll = db ? db->colls : NULL; coll && ok; coll = coll->next) {
-         ok = names_add(&names, &used, coll->name);
+         ok = names_add(&names, coll->name);
       }
    }
    pthread_mutex_unlock(&backend->lock);
@@ -593,7 +596,8 @@ sk_query(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t *query
    *out = NULL;
    cursor = calloc(1, sizeof *cursor);
    if (!cursor) {
-      return out_of_memory(error);
+      status = out_of_memory(error);
+      goto done;
    }
    cursor->backend = backend;
 
@@ -623,6 +627,7 @@ sk_query(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t *query
    if (!coll) {
       /* A missing collection is an empty cursor, not an error. */
    } else if (id_term) {
+      /* One document at most, so any skip leaves nothing. */
       store_entry_t *entry = store_coll_get(coll, id_term->id_key, id_term->id_key_len);
       if (entry && skip == 0 && !cursor_push(cursor, entry->doc)) {
          status = out_of_memory(error);
@@ -642,12 +647,13 @@ sk_query(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t *query
    }
    pthread_mutex_unlock(&backend->lock);
 
+done:
    if (status != FERRET_OK) {
       sk_cursor_close(cursor);
-      return status;
+      cursor = NULL;
    }
    *out = cursor;
-   return FERRET_OK;
+   return status;
 }
 
 static ferret_status_t
@@ -733,17 +739,17 @@ parse_count(const char *text, int64_t *out)
 }
 
 static bool
-names_add(names_t *names, size_t *used, const char *name)
+names_add(names_t *names, const char *name)
 {
    size_t len = strlen(name) + 1;
-   char *grown = realloc(names->buf, *used + len);
+   char *grown = realloc(names->buf, names->used + len);
 
    if (!grown) {
       return false;
    }
-   memcpy(grown + *used, name, len);
+   memcpy(grown + names->used, name, len);
    names->buf = grown;
-   *used += len;
+   names->used += len;
    names->count++;
    return true;
 }
@@ -761,8 +767,7 @@ names_call(names_t *names, ferret_name_fn fn, void *ctx)
       name += strlen(name) + 1;
    }
    free(names->buf);
-   names->buf = NULL;
-   names->count = 0;
+   *names = (names_t){NULL, 0, 0};
    return FERRET_OK;
 }
 
