@@ -3,23 +3,35 @@
  * rendering, shared by the update engine and the aggregation expressions (update_int.h).
  *
  * Decimal128 arithmetic uses GCC's _Decimal128, whose x86-64/aarch64 encoding (BID) is the
- * one BSON uses, so values are copied bit for bit between the two.
+ * one BSON uses, so values are copied bit for bit between the two. Compilers without decimal
+ * floating point (clang) fall back to long double through the decimal string form: close,
+ * but not exact beyond long double's precision.
  */
 #include "query/update_int.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bson/compare.h"
 
+#if defined(__DEC128_MANT_DIG__)
+#define HAVE_DECIMAL128 1
 typedef _Decimal128 dec_t;
+#define DEC_INT64_LIMIT 9223372036854775808.DL
+#else
+typedef long double dec_t;
+#define DEC_INT64_LIMIT 9223372036854775808.0L
+#endif
 
 /* Ranks of the numeric types: an operation's result takes the highest rank involved. */
 enum { RANK_INT32, RANK_INT64, RANK_DOUBLE, RANK_DECIMAL };
 
 static int num_rank(const bson_value_t *v);
 static dec_t to_dec(const bson_value_t *v);
+static dec_t dec_from_bson(const bson_decimal128_t *raw);
+static void dec_to_bson(dec_t d, bson_decimal128_t *raw);
 static void set_dec(bson_value_t *out, dec_t d);
 static void set_double(bson_value_t *out, double d);
 static void set_integer(bson_value_t *out, int64_t i, int rank);
@@ -141,11 +153,8 @@ update_util_to_double(const bson_value_t *v)
       return (double) v->value.v_int64;
    case BSON_TYPE_DOUBLE:
       return v->value.v_double;
-   case BSON_TYPE_DECIMAL128: {
-      dec_t d;
-      memcpy(&d, &v->value.v_decimal128, sizeof d);
-      return (double) d;
-   }
+   case BSON_TYPE_DECIMAL128:
+      return (double) dec_from_bson(&v->value.v_decimal128);
    default:
       return 0.0;
    }
@@ -170,9 +179,8 @@ update_util_to_int64(const bson_value_t *v, int64_t *out)
       return true;
    }
    case BSON_TYPE_DECIMAL128: {
-      dec_t d;
-      memcpy(&d, &v->value.v_decimal128, sizeof d);
-      if (!(d >= -9223372036854775808.DL && d < 9223372036854775808.DL)) {
+      dec_t d = dec_from_bson(&v->value.v_decimal128);
+      if (!(d >= -DEC_INT64_LIMIT && d < DEC_INT64_LIMIT)) {
          return false;
       }
       if ((dec_t) (long long) d != d) {
@@ -205,8 +213,14 @@ update_util_decimal_from_double(double d, bson_decimal128_t *out)
 void
 update_util_decimal_from_int64(int64_t i, bson_decimal128_t *out)
 {
+#ifdef HAVE_DECIMAL128
    dec_t d = (dec_t) i;
    memcpy(out, &d, sizeof d);
+#else
+   char text[32];
+   snprintf(text, sizeof text, "%lld", (long long) i);
+   bson_decimal128_from_string(text, out);
+#endif
 }
 
 const char *
@@ -323,7 +337,6 @@ static dec_t
 to_dec(const bson_value_t *v)
 {
    bson_decimal128_t raw;
-   dec_t d;
 
    switch (v->value_type) {
    case BSON_TYPE_DECIMAL128:
@@ -336,16 +349,56 @@ to_dec(const bson_value_t *v)
       update_util_decimal_from_int64(to_i64(v), &raw);
       break;
    }
-   memcpy(&d, &raw, sizeof d);
-   return d;
+   return dec_from_bson(&raw);
 }
 
 static void
 set_dec(bson_value_t *out, dec_t d)
 {
    out->value_type = BSON_TYPE_DECIMAL128;
-   memcpy(&out->value.v_decimal128, &d, sizeof d);
+   dec_to_bson(d, &out->value.v_decimal128);
 }
+
+#ifdef HAVE_DECIMAL128
+static dec_t
+dec_from_bson(const bson_decimal128_t *raw)
+{
+   dec_t d;
+   memcpy(&d, raw, sizeof d);
+   return d;
+}
+
+static void
+dec_to_bson(dec_t d, bson_decimal128_t *raw)
+{
+   memcpy(raw, &d, sizeof d);
+}
+#else
+static dec_t
+dec_from_bson(const bson_decimal128_t *raw)
+{
+   char text[BSON_DECIMAL128_STRING];
+   bson_decimal128_to_string(raw, text);
+   if (strcmp(text, "NaN") == 0) {
+      return (dec_t) NAN;
+   }
+   return strtold(text, NULL);
+}
+
+static void
+dec_to_bson(dec_t d, bson_decimal128_t *raw)
+{
+   char text[64];
+   if (isnan(d)) {
+      snprintf(text, sizeof text, "NaN");
+   } else if (isinf(d)) {
+      snprintf(text, sizeof text, d > 0 ? "Infinity" : "-Infinity");
+   } else {
+      snprintf(text, sizeof text, "%.18Lg", d);
+   }
+   bson_decimal128_from_string(text, raw);
+}
+#endif
 
 static void
 set_double(bson_value_t *out, double d)
