@@ -19,7 +19,8 @@ pymongo = harness.import_pymongo()
 
 DB = 'it_conc'
 SOCKETS = int(os.environ.get('FERRET_IT_SOCKETS', '200'))
-PER_SOCKET = 10
+PER_SOCKET = 5
+PER_THREAD = 10
 
 
 def setUpModule():
@@ -95,20 +96,20 @@ class TestConcurrency(unittest.TestCase):
         coll = client[DB].pool
         try:
             def work(i):
-                for j in range(20):
+                for j in range(PER_THREAD):
                     _id = '%d-%d' % (i, j)
                     coll.insert_one({'_id': _id, 'i': i})
                     if coll.find_one({'_id': _id}) != {'_id': _id, 'i': i}:
                         raise AssertionError('not found: %s' % _id)
                 coll.update_many({'i': i}, {'$set': {'done': True}})
-                if coll.count_documents({'i': i, 'done': True}) != 20:
+                if coll.count_documents({'i': i, 'done': True}) != PER_THREAD:
                     raise AssertionError('update lost for %d' % i)
 
             errors, hung = run_threads(32, work)
             self.assertEqual(hung, [])
             self.assertEqual(errors[:10], [])
-            self.assertEqual(coll.count_documents({}), 32 * 20)
-            self.assertEqual(coll.count_documents({'done': True}), 32 * 20)
+            self.assertEqual(coll.count_documents({}), 32 * PER_THREAD)
+            self.assertEqual(coll.count_documents({'done': True}), 32 * PER_THREAD)
         finally:
             client.close()
 

@@ -321,6 +321,9 @@ class TestFind(Base):
         self.assertEqual(d, {'name': 'ant'})
         d = self.c.find_one({'_id': 1}, {'tags': 0, 'sub': 0})
         self.assertEqual(d, {'_id': 1, 'name': 'ant', 'n': 1})
+        # _id alone is an inclusion projection.
+        d = self.c.find_one({'_id': 1}, {'_id': 1})
+        self.assertEqual(d, {'_id': 1})
         d = self.c.find_one({'_id': 1}, {'sub.y': 1})
         self.assertEqual(d, {'_id': 1, 'sub': {'y': 'p'}})
 

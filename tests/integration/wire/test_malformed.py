@@ -88,7 +88,7 @@ class Base(unittest.TestCase):
             pass                              # closed by the server before we finished
 
     def expect_error_or_close(self, data, timeout=10):
-        """Sends data; returns 'closed' or the decoded error reply (asserting ok:0)."""
+        """Sends data; returns 'closed' or the decoded error reply (ok:0 or a write error)."""
         self.send_ignoring_reset(data)
         try:
             out = wire.outcome(self.bad, timeout)
@@ -96,10 +96,16 @@ class Base(unittest.TestCase):
             self.fail('server neither replied nor closed within %d s' % timeout)
         if out != 'closed':
             doc = out.doc
-            self.assertEqual(doc.get('ok'), 0, 'expected an error reply, got %r' % (doc,))
-            self.assertIsInstance(doc.get('errmsg'), str)
-            self.assertIsInstance(doc.get('code'), int)
-            self.assertNotEqual(doc.get('code'), 0)
+            if doc.get('ok') == 1 and doc.get('writeErrors'):
+                # A write command reports a rejected document as a write error, as MongoDB does.
+                err = doc['writeErrors'][0]
+                self.assertEqual(doc.get('n'), 0, doc)
+            else:
+                self.assertEqual(doc.get('ok'), 0, 'expected an error reply, got %r' % (doc,))
+                err = doc
+            self.assertIsInstance(err.get('errmsg'), str)
+            self.assertIsInstance(err.get('code'), int)
+            self.assertNotEqual(err.get('code'), 0)
             out = doc
         self.check_bystander()
         return out
