@@ -266,6 +266,37 @@ test_group(void **state)
    check("[]", "[{\"$group\": {\"_id\": 1, \"n\": {\"$sum\": 1}}}]", "[]");
 }
 
+/* Enough groups to make the group table grow several times. */
+static void
+test_group_many(void **state)
+{
+   bson_string_t *input = bson_string_new("[");
+   char *got;
+   (void) state;
+   for (int i = 0; i < 2000; i++) {
+      bson_string_append_printf(input, "%s{\"k\": %d, \"v\": %d}", i ? ", " : "", i % 500, i);
+   }
+   bson_string_append(input, "]");
+   got = run_pipeline(input->str,
+                      "[{\"$group\": {\"_id\": \"$k\", \"n\": {\"$sum\": 1}, \"s\": {\"$sum\": "
+                      "\"$v\"}}}, {\"$match\": {\"n\": {\"$ne\": 4}}}, {\"$count\": \"bad\"}]",
+                      NULL, NULL);
+   assert_string_equal(got, "[]");
+   bson_free(got);
+   got = run_pipeline(input->str,
+                      "[{\"$group\": {\"_id\": \"$k\", \"s\": {\"$sum\": \"$v\"}}}, "
+                      "{\"$match\": {\"_id\": 7}}]",
+                      NULL, NULL);
+   /* 7 + 507 + 1007 + 1507 */
+   assert_string_equal(got, "[{ \"_id\" : 7, \"s\" : 3028 }]");
+   bson_free(got);
+   got = run_pipeline(input->str, "[{\"$group\": {\"_id\": \"$k\"}}, {\"$count\": \"groups\"}]",
+                      NULL, NULL);
+   assert_string_equal(got, "[{ \"groups\" : 500 }]");
+   bson_free(got);
+   bson_string_free(input, true);
+}
+
 static void
 test_count_sort_by_count(void **state)
 {
@@ -401,6 +432,7 @@ main(void)
    const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_match_project),    cmocka_unit_test(test_add_fields_unset_replace),
       cmocka_unit_test(test_skip_limit_sort),  cmocka_unit_test(test_group),
+      cmocka_unit_test(test_group_many),
       cmocka_unit_test(test_count_sort_by_count), cmocka_unit_test(test_unwind),
       cmocka_unit_test(test_stages_and_let),   cmocka_unit_test(test_leading_match),
       cmocka_unit_test(test_update_pipeline),
