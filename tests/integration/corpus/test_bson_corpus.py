@@ -217,7 +217,10 @@ def check_decode_error(self, conn, raw):
         self.assertIsInstance(reply.get('code'), int)
         self.assertNotEqual(reply.get('code'), 0)
     # The connection survives, and nothing was stored.
-    conn.ping()
+    try:
+        conn.ping()
+    except (wire.Closed, wire.Truncated, ConnectionError) as e:
+        self.fail('connection closed after the error reply %r: %s' % (reply, e))
     r = conn.command(DB, {'count': 'decode_errors'})
     self.assertEqual(r.get('n', 0), 0)
 

@@ -19,11 +19,12 @@ import os
 import sys
 import unittest
 
-from .ferretd import (SKIP, Server, ServerError, Skip, backend_name, check_prerequisites,
-                     spec_dir)
+from .ferretd import (SKIP, Server, ServerError, Skip, backend_is_persistent, backend_name,
+                      check_prerequisites, spec_dir)
 from . import wire
 
-__all__ = ['SKIP', 'Server', 'ServerError', 'Skip', 'backend_name', 'spec_dir', 'wire',
+__all__ = ['SKIP', 'Server', 'ServerError', 'Skip', 'backend_is_persistent', 'backend_name',
+           'spec_dir', 'wire',
            'main', 'import_pymongo', 'start_module_server', 'stop_module_server', 'server']
 
 # The module-level server of the running test program (see start_module_server).

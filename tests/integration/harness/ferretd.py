@@ -60,6 +60,18 @@ def backend_name():
     return b
 
 
+# Backends whose data outlives the process. Others (the in-memory skeleton) skip restart tests;
+# FERRET_BACKEND_PERSISTENT=1 or 0 overrides, for a third-party backend.
+PERSISTENT_BACKENDS = ('sqlite', 'postgres')
+
+
+def backend_is_persistent():
+    env = os.environ.get('FERRET_BACKEND_PERSISTENT')
+    if env:
+        return env not in ('0', 'no', 'false')
+    return backend_name() in PERSISTENT_BACKENDS
+
+
 def spec_dir():
     d = os.environ.get('FERRET_SPEC_DIR') or os.path.join(REPO_ROOT, '..', 'shared', 'spec')
     return os.path.abspath(d)
