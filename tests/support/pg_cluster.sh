@@ -40,7 +40,7 @@ find_bindir() {
       echo "$PG_BINDIR"
       return
    fi
-   d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+   d=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
    if [ -n "$d" ] && [ -x "$d/initdb" ]; then
       echo "$d"
       return
@@ -98,8 +98,8 @@ port_in_use() {
 }
 
 pick_port() {
-   local p i
-   for i in $(seq 1 50); do
+   local p _
+   for _ in $(seq 1 50); do
       p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
       if ! port_in_use "$p"; then
          echo "$p"
@@ -197,7 +197,9 @@ start)
    start
    ;;
 restart)
-   [ -d "$2" ] && [ -f "$2/$MARKER" ] || die "'$2' is not a cluster made by $PROG"
+   if [ ! -f "$2/$MARKER" ]; then
+      die "'$2' is not a cluster made by $PROG"
+   fi
    DIR=$(abs_dir "$2")
    mode=${3:-fast}
    case "$mode" in fast | immediate | smart) ;; *) die "unknown stop mode '$mode'" ;; esac
