@@ -98,6 +98,13 @@ conn_ready(ferret_session_t *session, ferret_error_t *error)
       }
    }
    if (PQstatus(session->conn) == CONNECTION_OK) {
+      /* Outside begin() no transaction may survive a call; if one did (a bug), end it rather
+       * than let the next writes join it and never commit. */
+      if (session->txn == PG_TXN_NONE && PQtransactionStatus(session->conn) != PQTRANS_IDLE) {
+         session->backend->host->log(FERRET_LOG_WARNING, PG_BACKEND_NAME,
+                                     "rolling back a transaction left open");
+         PQclear(PQexec(session->conn, "ROLLBACK"));
+      }
       return FERRET_OK;
    }
    if (session->txn == PG_TXN_ACTIVE) {

@@ -653,7 +653,7 @@ cleanup(void)
 
    snprintf(sql, sizeof sql,
             "SELECT string_agg(format('DROP SCHEMA %%I CASCADE', nspname), ';')"
-            " FROM pg_namespace WHERE nspname LIKE '%s%%'",
+            " FROM pg_namespace WHERE starts_with(nspname, '%s')",
             prefix);
    res = PQexec(conn, sql);
    if (PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0)) {
