@@ -21,12 +21,15 @@ def main(path):
     for r in results:
         outcome = {"OK": "passed", "EXPECTEDFAIL": "passed", "SKIP": "skipped"}.get(r["result"], "failed")
         counts[outcome] += 1
-        for suite in r.get("suite", []):
+        # meson names a test "project:suite / name" in its log.
+        head, _, name = r["name"].partition(" / ")
+        suites = r.get("suite") or [head]
+        for suite in suites:
             suite = suite.split(":")[-1]
             if "-" in suite:
                 kind, backend = suite.rsplit("-", 1)
                 matrix[(backend, kind)][outcome] += 1
-                by_test[(kind, r["name"])][backend] = outcome
+                by_test[(kind, name or r["name"])][backend] = outcome
     backends = sorted({b for b, _ in matrix})
     kinds = sorted({k for _, k in matrix})
     if backends:

@@ -51,7 +51,9 @@ cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error)
       backend_error(ctx, status, &berror, error);
       goto done;
    }
-   qsort(databases.names, databases.count, sizeof *databases.names, compare_names);
+   if (databases.count > 1) {
+      qsort(databases.names, databases.count, sizeof *databases.names, compare_names);
+   }
    BSON_APPEND_ARRAY_BEGIN(ctx->reply, "databases", &array);
    for (size_t i = 0; i < databases.count; i++) {
       ferret_stats_t stats = {.struct_size = sizeof stats};
@@ -440,7 +442,9 @@ list_names(const fe_ctx_t *ctx, const char *db, name_list_t *list, fe_error_t *e
    if (status != FERRET_OK) {
       return backend_error(ctx, status, &berror, error);
    }
-   qsort(list->names, list->count, sizeof *list->names, compare_names);
+   if (list->count > 1) {
+      qsort(list->names, list->count, sizeof *list->names, compare_names);
+   }
    return true;
 }
 

@@ -209,7 +209,9 @@ cmd_distinct(fe_ctx_t *ctx, fe_error_t *error)
    for (size_t i = 0; i < count; i++) {
       distinct_values_at(docs[i], key, &values, &value_count, &capacity);
    }
-   qsort(values, value_count, sizeof *values, compare_wrapped);
+   if (value_count > 1) {
+      qsort(values, value_count, sizeof *values, compare_wrapped);
+   }
    BSON_APPEND_ARRAY_BEGIN(ctx->reply, "values", &array);
    for (size_t i = 0; i < value_count; i++) {
       bson_iter_t value;

@@ -104,10 +104,8 @@ static void
 append_handshake(fe_ctx_t *ctx, const char *primary_field)
 {
    bson_t *reply = ctx->reply;
-   bson_t topology;
    bson_iter_t iter;
    struct timeval now;
-   bson_oid_t process_id;
 
    /* The first handshake of a connection carries the client's metadata; keep it for logs. */
    if (bson_iter_init_find(&iter, ctx->command, "client") && BSON_ITER_HOLDS_DOCUMENT(&iter) &&
@@ -124,15 +122,8 @@ append_handshake(fe_ctx_t *ctx, const char *primary_field)
       BSON_APPEND_BOOL(reply, "helloOk", true);
    }
    BSON_APPEND_BOOL(reply, primary_field, true);
-   /* A stable process id: derived from the server's start time. */
-   memset(&process_id, 0, sizeof process_id);
-   for (int i = 0; i < 8; i++) {
-      process_id.bytes[i] = (uint8_t) ((uint64_t) ctx->server->started >> (8 * (7 - i)));
-   }
-   BSON_APPEND_DOCUMENT_BEGIN(reply, "topologyVersion", &topology);
-   BSON_APPEND_OID(&topology, "processId", &process_id);
-   BSON_APPEND_INT64(&topology, "counter", 0);
-   bson_append_document_end(reply, &topology);
+   /* No topologyVersion: it would invite drivers to stream hello replies (exhaust), which a
+    * standalone server that never changes role gains nothing from. Drivers poll instead. */
    BSON_APPEND_INT32(reply, "maxBsonObjectSize", HEADER_MAX_BSON_SIZE);
    BSON_APPEND_INT32(reply, "maxMessageSizeBytes", HEADER_MAX_MESSAGE_SIZE);
    BSON_APPEND_INT32(reply, "maxWriteBatchSize", HEADER_MAX_WRITE_BATCH);

@@ -42,6 +42,7 @@ struct fe_projection {
    pnode_t *root; /* owned */
    proj_type_t type;
    bool id_excluded;
+   bool id_included; /* {_id: 1} alone is an inclusion projection */
 };
 
 typedef struct apply_ctx {
@@ -84,7 +85,8 @@ projection_compile(const bson_t *spec, fe_error_t *error)
       goto done;
    }
    if (proj->type == TYPE_UNKNOWN) {
-      proj->type = TYPE_EXCLUSION; /* only _id or $slice: every other field stays */
+      /* Only _id or $slice: {_id: 1} keeps just _id; otherwise every other field stays. */
+      proj->type = proj->id_included ? TYPE_INCLUSION : TYPE_EXCLUSION;
    }
    ok = true;
 done:
@@ -350,8 +352,9 @@ add_field(fe_projection_t *proj, const char *path, const bson_iter_t *value, fe_
       if (!set_type(proj, include ? TYPE_INCLUSION : TYPE_EXCLUSION, path, error)) {
          return false;
       }
-      if (strcmp(path, "_id") == 0 && !include) {
-         proj->id_excluded = true;
+      if (strcmp(path, "_id") == 0) {
+         proj->id_excluded = !include;
+         proj->id_included = include;
       }
       return place(proj, path, pnode_new("", 0, include ? PN_INCLUDE : PN_EXCLUDE), error);
    }
