@@ -37,7 +37,7 @@ describe('mongosh', { timeout: 300000 }, () => {
       await server?.stop();
    });
 
-   const uri = () => `mongodb://127.0.0.1:${server.port}/${dbName}?directConnection=true&serverSelectionTimeoutMS=10000`;
+   const uri = () => `mongodb://127.0.0.1:${server.port}/${dbName}?directConnection=true`;
 
    test('connects and runs a ping', async () => {
       const r = await mongosh(uri(), 'print(JSON.stringify(db.runCommand({ping: 1})))');
@@ -58,7 +58,8 @@ describe('mongosh', { timeout: 300000 }, () => {
          const up = c.updateOne({name: 'ada'}, {$inc: {age: 1}, $set: {lang: 'analytical'}});
          print('matched=' + up.matchedCount + ' modified=' + up.modifiedCount);
          const ups = c.updateOne({_id: 5}, {$set: {name: 'barbara'}}, {upsert: true});
-         print('upsertedId=' + ups.upsertedId);
+         // mongosh's UpdateResult calls the upserted _id insertedId.
+         print('upserted=' + ups.upsertedCount + ' id=' + (ups.upsertedId ?? ups.insertedId));
          const ada = c.findOne({_id: 1});
          print('ada=' + JSON.stringify(ada));
          const del = c.deleteMany({age: {$gt: 70}});
@@ -76,7 +77,7 @@ describe('mongosh', { timeout: 300000 }, () => {
          'count=4',
          'older=[{"name":"alan"},{"name":"edsger"},{"name":"grace"}]',
          'matched=1 modified=1',
-         'upsertedId=5',
+         'upserted=1 id=5',
          'ada={"_id":1,"name":"ada","age":37,"lang":"analytical"}',
          'deleted=2',
          'left=[1,2,5]',
@@ -110,6 +111,24 @@ describe('mongosh', { timeout: 300000 }, () => {
       `);
       assert.equal(r.code, 0, `mongosh failed: ${r.stderr}\n${r.stdout}`);
       assert.equal(r.stdout.trim().split('\n').pop().trim(), 'code=11000');
+   });
+
+   // mongosh's driver monitors the server with streaming hello: a hello with
+   // topologyVersion, maxAwaitTimeMS and the exhaustAllowed flag, which a
+   // server must answer after up to maxAwaitTimeMS with moreToCome set (or,
+   // if it cannot stream, never advertise topologyVersion). A server that
+   // answers at once without moreToCome makes the driver clear its pool
+   // ("Server ended moreToCome unexpectedly") and fail operations in flight.
+   test('a session outliving the first monitoring round trip keeps working', async () => {
+      const r = await mongosh(`${uri()}&serverSelectionTimeoutMS=10000`, `
+         db.mon.insertOne({_id: 1});
+         sleep(2500);
+         db.mon.insertOne({_id: 2});
+         sleep(2500);
+         print('count=' + db.mon.countDocuments({}));
+      `);
+      assert.equal(r.code, 0, `mongosh failed: ${r.stderr}\n${r.stdout}`);
+      assert.equal(r.stdout.trim().split('\n').pop().trim(), 'count=2');
    });
 
    test('a wrong port makes mongosh fail (negative control)', async () => {
