@@ -25,7 +25,7 @@ fi
 meson compile -C "$build"
 
 # A PostgreSQL server for the postgres backend's suites, stopped however the run ends.
-pg_dir=$(mktemp -d /tmp/ferret-pg.XXXXXX)
+pg_dir=/tmp/ferret-pg.$$
 cleanup() { tests/support/pg_cluster.sh stop "$pg_dir" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 if FERRET_PG_CONNINFO=$(tests/support/pg_cluster.sh start "$pg_dir"); then

@@ -41,34 +41,66 @@ write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error)
 {
    bson_iter_t iter;
    bson_iter_t id;
-   bool has_id = bson_iter_init_find(&id, doc, "_id");
+   bson_t generated = BSON_INITIALIZER;
+   const uint8_t *id_bytes;
+   size_t id_len;
+   uint8_t *buffer = NULL;
+   size_t len = 0;
 
    bson_init(out);
-   if (has_id) {
+   if (bson_iter_init_find(&id, doc, "_id")) {
       if (BSON_ITER_HOLDS_ARRAY(&id) || BSON_ITER_HOLDS_REGEX(&id) ||
           BSON_ITER_HOLDS_UNDEFINED(&id)) {
+         bson_destroy(&generated);
          return error_set(error, FE_InvalidIdField, "can't use a%s %s for _id",
                           BSON_ITER_HOLDS_ARRAY(&id) ? "n" : "",
                           BSON_ITER_HOLDS_ARRAY(&id)   ? "array"
                           : BSON_ITER_HOLDS_REGEX(&id) ? "regex"
                                                        : "undefined");
       }
-      bson_append_iter(out, "_id", 3, &id);
+      id_bytes = bson_get_data(doc) + id.off;
+      id_len = id.next_off - id.off;
    } else {
       bson_oid_t oid;
       bson_oid_init(&oid, NULL);
-      BSON_APPEND_OID(out, "_id", &oid);
+      BSON_APPEND_OID(&generated, "_id", &oid);
+      id_bytes = bson_get_data(&generated) + 4;
+      id_len = generated.len - 5;
    }
+   /* The elements are copied as raw bytes, _id first: re-appending them through libbson would
+    * cut code strings at embedded NUL bytes, and MongoDB returns documents byte for byte. */
+   len = 4 + id_len + (doc->len - 5) + 1;
+   buffer = bson_malloc(len);
+   memcpy(buffer + 4, id_bytes, id_len);
+   len = 4 + id_len;
    if (bson_iter_init(&iter, doc)) {
       while (bson_iter_next(&iter)) {
          if (strcmp(bson_iter_key(&iter), "_id") != 0) {
-            bson_append_iter(out, NULL, 0, &iter);
+            size_t element_len = iter.next_off - iter.off;
+            memcpy(buffer + len, bson_get_data(doc) + iter.off, element_len);
+            len += element_len;
          }
       }
    }
+   buffer[len++] = 0;
+   header_write_int32(buffer, (int32_t) len);
+   bson_destroy(&generated);
+   bson_destroy(out);
+   if (!bson_init_static(out, buffer, len)) {
+      bson_free(buffer);
+      bson_init(out);
+      return error_set(error, FE_InvalidBSON, "invalid document to insert");
+   }
+   /* bson_init_static does not own the buffer: copy into an owned document. */
+   {
+      bson_t view = *out;
+      bson_copy_to(&view, out);
+      bson_free(buffer);
+   }
    if (out->len > HEADER_MAX_BSON_SIZE) {
-      return error_set(error, FE_BSONObjectTooLarge, "object to insert too large. size in bytes: %u, max size: %d",
-                       out->len, HEADER_MAX_BSON_SIZE);
+      return error_set(error, FE_BSONObjectTooLarge,
+                       "object to insert too large. size in bytes: %u, max size: %d", out->len,
+                       HEADER_MAX_BSON_SIZE);
    }
    return true;
 }

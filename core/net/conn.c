@@ -183,14 +183,13 @@ handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *me
    if (header->opcode == OP_MSG) {
       fe_opmsg_t msg;
       if (!opmsg_parse(message, (size_t) header->message_length, &msg, &error)) {
-         /* A body we cannot trust: answer, then hang up, as mongod does. */
+         /* The header framed the message, so the stream stays in step: answer and go on. */
          dispatch_error_reply(&error, &reply);
-         keep_open = error.code != FE_ProtocolError;
       } else {
          dispatch_command(conn, NULL, &msg.command, &reply);
       }
       opmsg_destroy(&msg);
-      if (!(msg.flags & OPMSG_MORE_TO_COME) || !keep_open) {
+      if (!(msg.flags & OPMSG_MORE_TO_COME) || error.code) {
          opmsg_write_reply(output, ++conn->next_request_id, header->request_id, &reply);
       }
    } else if (header->opcode == OP_QUERY) {
