@@ -154,6 +154,43 @@ args_bool(const bson_t *command, const char *key, bool *out, fe_error_t *error)
    return true;
 }
 
+bool
+args_check_collation(const bson_t *doc, fe_error_t *error)
+{
+   bson_iter_t iter;
+   bson_iter_t locale;
+   if (!bson_iter_init_find(&iter, doc, "collation") || BSON_ITER_HOLDS_NULL(&iter)) {
+      return true;
+   }
+   if (BSON_ITER_HOLDS_DOCUMENT(&iter) && bson_iter_recurse(&iter, &locale) &&
+       bson_iter_find(&locale, "locale") && BSON_ITER_HOLDS_UTF8(&locale) &&
+       strcmp(bson_iter_utf8(&locale, NULL), "simple") == 0) {
+      return true;
+   }
+   return error_set(error, FE_BadValue, "collation is not supported; only the simple binary comparison is");
+}
+
+bool
+args_check_fields(const bson_t *doc, const char *what, const char *const *allowed,
+                  fe_error_t *error)
+{
+   bson_iter_t iter;
+   if (!bson_iter_init(&iter, doc)) {
+      return true;
+   }
+   while (bson_iter_next(&iter)) {
+      const char *key = bson_iter_key(&iter);
+      bool known = false;
+      for (const char *const *name = allowed; *name && !known; name++) {
+         known = strcmp(*name, key) == 0;
+      }
+      if (!known) {
+         return error_set(error, 40415, "BSON field '%s.%s' is an unknown field.", what, key);
+      }
+   }
+   return true;
+}
+
 void
 args_append_cursor(bson_t *reply, int64_t id, const char *ns, bool first, const bson_t *batch)
 {

@@ -44,6 +44,15 @@ bool args_int64(const bson_t *command, const char *key, int64_t *out, fe_error_t
  * absent. Error 14 TypeMismatch for another type. */
 bool args_bool(const bson_t *command, const char *key, bool *out, fe_error_t *error);
 
+/* Fails (code 2) when doc carries a collation other than the simple binary one, which the
+ * server does not implement: silently comparing differently would give wrong answers. */
+bool args_check_collation(const bson_t *doc, fe_error_t *error);
+
+/* Fails with 40415 when doc has a field not in allowed (NULL-terminated), as MongoDB's IDL
+ * parser does for unknown fields of a statement. what names the statement for the message. */
+bool args_check_fields(const bson_t *doc, const char *what, const char *const *allowed,
+                       fe_error_t *error);
+
 /* Appends {cursor: {firstBatch|nextBatch: batch, id, ns}} to reply. */
 void args_append_cursor(bson_t *reply, int64_t id, const char *ns, bool first,
                         const bson_t *batch);

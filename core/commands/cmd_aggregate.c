@@ -63,7 +63,8 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
                 "Invalid command format: the 'aggregate' field must specify a collection name or 1");
       goto done;
    }
-   if (!args_array(ctx->command, "pipeline", &stages, &has_pipeline, error) ||
+   if (!args_check_collation(ctx->command, error) ||
+       !args_array(ctx->command, "pipeline", &stages, &has_pipeline, error) ||
        !args_document(ctx->command, "let", &let, NULL, error) ||
        !args_document(ctx->command, "cursor", &cursor_options, &has_cursor, error) ||
        !args_bool(ctx->command, "explain", &explain, error) ||

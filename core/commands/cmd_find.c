@@ -47,7 +47,8 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
    int natural = 0;
    bool ok = false;
 
-   if (!args_collection(ctx, &collection, error) || !parse_find_args(ctx, &args, error)) {
+   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
+       !parse_find_args(ctx, &args, error)) {
       goto done;
    }
    write_ops_store(ctx, collection, &store);
@@ -118,7 +119,7 @@ cmd_count(fe_ctx_t *ctx, fe_error_t *error)
    int64_t n = 0;
    bool ok = false;
 
-   if (!args_collection(ctx, &collection, error) ||
+   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
        !args_document(ctx->command, "query", &query, NULL, error) ||
        !args_int64(ctx->command, "skip", &skip, error) ||
        !args_int64(ctx->command, "limit", &limit, error)) {
@@ -187,7 +188,7 @@ cmd_distinct(fe_ctx_t *ctx, fe_error_t *error)
    uint32_t index = 0;
    bool ok = false;
 
-   if (!args_collection(ctx, &collection, error) ||
+   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
        !args_document(ctx->command, "query", &query, NULL, error)) {
       goto done;
    }

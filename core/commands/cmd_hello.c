@@ -131,7 +131,7 @@ append_handshake(fe_ctx_t *ctx, const char *primary_field)
    BSON_APPEND_DATE_TIME(reply, "localTime",
                          (int64_t) now.tv_sec * 1000 + (int64_t) now.tv_usec / 1000);
    BSON_APPEND_INT32(reply, "logicalSessionTimeoutMinutes", CMD_SESSION_TIMEOUT_MINUTES);
-   BSON_APPEND_INT64(reply, "connectionId", ctx->conn->id);
+   BSON_APPEND_INT32(reply, "connectionId", (int32_t) ctx->conn->id);
    BSON_APPEND_INT32(reply, "minWireVersion", 0);
    BSON_APPEND_INT32(reply, "maxWireVersion", CMD_MAX_WIRE_VERSION);
    BSON_APPEND_BOOL(reply, "readOnly", false);

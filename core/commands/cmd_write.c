@@ -225,7 +225,10 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
          bson_iter_document(&items, &len, &data);
          bson_init_static(&item, data, len);
          bson_destroy(&q);
-         if (args_document(&item, "q", &q, &has_q, &item_error) &&
+         static const char *const fields[] = {"q", "limit", "hint", "collation", NULL};
+         if (args_check_fields(&item, "delete.deletes", fields, &item_error) &&
+             args_check_collation(&item, &item_error) &&
+             args_document(&item, "q", &q, &has_q, &item_error) &&
              args_int64(&item, "limit", &limit, &item_error)) {
             if (!has_q) {
                error_set(&item_error, 40414,
@@ -284,7 +287,7 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
    memset(&result, 0, sizeof result);
    bson_init(&result.upserted_id);
    bson_init(&update);
-   if (!args_collection(ctx, &collection, error) ||
+   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
        !args_document(ctx->command, "query", &query, NULL, error) ||
        !args_document(ctx->command, "sort", &sort, NULL, error) ||
        !args_document(ctx->command, "fields", &fields, &has_fields, error) ||
@@ -474,7 +477,14 @@ parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bso
    const uint8_t *data;
    uint32_t len;
 
+   static const char *const fields[] = {"q", "u", "upsert", "multi", "arrayFilters", "hint",
+                                        "collation", "c", NULL};
+
    memset(statement, 0, sizeof *statement);
+   if (!args_check_fields(item, "update.updates", fields, error) ||
+       !args_check_collation(item, error)) {
+      return false;
+   }
    bson_destroy(q);
    bson_destroy(array_filters);
    if (!args_document(item, "q", q, &has_q, error) ||
