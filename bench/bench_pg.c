@@ -128,7 +128,8 @@ bench_pg_close(void *engine)
       return;
    }
    if (pg_connect(shared->conninfo, &conn, err)) {
-      pg_exec(conn, "DROP SCHEMA IF EXISTS " PG_SCHEMA " CASCADE", err);
+      pg_exec(conn, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " PG_SCHEMA
+                    " CASCADE", err);
    }
    PQfinish(conn);
    free(shared->conninfo);
