@@ -113,6 +113,25 @@ class TestConcurrency(unittest.TestCase):
         finally:
             client.close()
 
+    def test_abandoned_cursors(self):
+        # Clients that vanish with open cursors: the server must release them (a leak shows
+        # at shutdown under LeakSanitizer) and keep serving.
+        srv = harness.server
+        with srv.conn() as c:
+            r = c.command(DB, {'insert': 'curs', 'documents': [{'_id': i} for i in range(100)]})
+            self.assertEqual(r['n'], 100)
+        for _ in range(30):
+            c = srv.conn()
+            r = c.command(DB, {'find': 'curs', 'filter': {}, 'batchSize': 2})
+            self.assertNotEqual(r['cursor']['id'], 0)
+            r = c.command(DB, {'getMore': r['cursor']['id'], 'collection': 'curs',
+                               'batchSize': 3})
+            self.assertEqual(len(r['cursor']['nextBatch']), 3)
+            c.close()
+        with srv.conn() as c:
+            r = c.command(DB, {'count': 'curs'})
+            self.assertEqual(r['n'], 100)
+
     def test_connect_disconnect_churn(self):
         # Short-lived connections, some closed with a command still unanswered.
         srv = harness.server

@@ -180,6 +180,17 @@ class TestInsert(Base):
         # MongoDB moves _id first and keeps the rest in insertion order.
         self.assertEqual(list(doc.keys()), ['_id', 'z', 'a', 'm'])
 
+    def test_insert_many_split_by_driver(self):
+        # 60 MB of documents: the driver splits them at maxMessageSizeBytes (48,000,000), so
+        # the server receives near-maximum OP_MSG document sequences.
+        c = self.coll()
+        blob = 'z' * (1024 * 1024 - 64)
+        r = c.insert_many([{'_id': i, 'blob': blob} for i in range(60)])
+        self.assertEqual(len(r.inserted_ids), 60)
+        self.assertEqual(c.count_documents({}), 60)
+        self.assertEqual(c.find_one({'_id': 59})['blob'], blob)
+        c.drop()
+
     def test_duplicate_key_single(self):
         c = self.coll()
         c.insert_one({'_id': 'k'})

@@ -49,6 +49,26 @@ def raw_doc_nested(depth, leaf=b'\x10x\x00\x01\x00\x00\x00'):
     return doc
 
 
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
 def msg_with_payload(payload, opcode=OP_MSG, length=None, request_id=4242):
     n = 16 + len(payload) if length is None else length
     return header(n, request_id, 0, opcode) + payload
@@ -247,6 +267,31 @@ class TestOpMsgStructure(Base):
         r = self.bad.request(op_msg({'ping': 1, '$db': 'admin'}, flags=1 << 20))
         self.assertEqual(r.doc['ok'], 1)
         self.check_bystander()
+
+    def test_exhaust_allowed_bit(self):
+        # exhaustAllowed (bit 16) on a command that does not stream: an ordinary reply.
+        r = self.bad.request(op_msg({'ping': 1, '$db': 'admin'}, flags=1 << 16))
+        self.assertEqual(r.doc['ok'], 1)
+
+    def test_more_to_come_gets_no_reply(self):
+        # moreToCome (bit 1) from a client: an unacknowledged write, answered with nothing.
+        self.bad.send(op_msg({'insert': 'w0', '$db': DB, 'documents': [{'_id': 'w0'}],
+                              'writeConcern': {'w': 0}}, flags=1 << 1, request_id=501))
+        r = self.bad.request(op_msg({'ping': 1, '$db': 'admin'}, request_id=502))
+        self.assertEqual(r.response_to, 502)
+        self.assertEqual(r.doc['ok'], 1)
+        r = self.bad.command(DB, {'find': 'w0', 'filter': {}})
+        self.assertEqual(r['cursor']['firstBatch'], [{'_id': 'w0'}])
+        self.check_bystander()
+
+    def test_valid_checksum_accepted(self):
+        data = bytearray(op_msg({'ping': 1, '$db': 'admin'}, flags=1, request_id=601))
+        struct.pack_into('<i', data, 0, len(data) + 4)
+        data += struct.pack('<I', crc32c(bytes(data)))
+        self.bad.send(bytes(data))
+        r = self.bad.recv()
+        self.assertEqual(r.response_to, 601)
+        self.assertEqual(r.doc['ok'], 1)
 
     def test_checksum_flag_without_checksum(self):
         # checksumPresent with no room for the CRC: the last 4 bytes of the body are taken as it.
