@@ -12,6 +12,8 @@
 
 static bool statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items,
                        uint32_t *count, fe_error_t *error);
+static bool check_statement_fields(const bson_iter_t *items, const char *what,
+                                   const char *const *allowed, fe_error_t *error);
 static bool insert_run(const fe_store_t *store, bson_t *prepared, int64_t *indexes,
                        size_t count, bool ordered, int64_t *inserted, bson_t *write_errors,
                        uint32_t *error_count, bool *stop);
@@ -99,6 +101,12 @@ done:
    return ok;
 }
 
+/* The fields a statement may have; any other fails the whole command, as MongoDB parses the
+ * command before running any statement. */
+static const char *const update_fields[] = {"q", "u", "upsert", "multi", "arrayFilters",
+                                            "hint", "collation", "c", NULL};
+static const char *const delete_fields[] = {"q", "limit", "hint", "collation", NULL};
+
 bool
 cmd_update(fe_ctx_t *ctx, fe_error_t *error)
 {
@@ -117,7 +125,8 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
 
    if (!args_collection(ctx, &collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
-       !statements(ctx, "updates", &items, &count, error)) {
+       !statements(ctx, "updates", &items, &count, error) ||
+       !check_statement_fields(&items, "update.updates", update_fields, error)) {
       goto done;
    }
    write_ops_store(ctx, collection, &store);
@@ -203,7 +212,8 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
 
    if (!args_collection(ctx, &collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
-       !statements(ctx, "deletes", &items, &count, error)) {
+       !statements(ctx, "deletes", &items, &count, error) ||
+       !check_statement_fields(&items, "delete.deletes", delete_fields, error)) {
       goto done;
    }
    write_ops_store(ctx, collection, &store);
@@ -225,9 +235,7 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
          bson_iter_document(&items, &len, &data);
          bson_init_static(&item, data, len);
          bson_destroy(&q);
-         static const char *const fields[] = {"q", "limit", "hint", "collation", NULL};
-         if (args_check_fields(&item, "delete.deletes", fields, &item_error) &&
-             args_check_collation(&item, &item_error) &&
+         if (args_check_collation(&item, &item_error) &&
              args_document(&item, "q", &q, &has_q, &item_error) &&
              args_int64(&item, "limit", &limit, &item_error)) {
             if (!has_q) {
@@ -426,6 +434,26 @@ statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items, uint32_t 
    return true;
 }
 
+static bool
+check_statement_fields(const bson_iter_t *items, const char *what, const char *const *allowed,
+                       fe_error_t *error)
+{
+   bson_iter_t iter = *items;
+   while (bson_iter_next(&iter)) {
+      const uint8_t *data;
+      uint32_t len;
+      bson_t item;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+         continue; /* reported per statement */
+      }
+      bson_iter_document(&iter, &len, &data);
+      if (bson_init_static(&item, data, len) && !args_check_fields(&item, what, allowed, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
 /* Inserts a run of prepared documents, recording duplicates; consumes prepared[0..count). */
 static bool
 insert_run(const fe_store_t *store, bson_t *prepared, int64_t *indexes, size_t count,
@@ -477,12 +505,8 @@ parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bso
    const uint8_t *data;
    uint32_t len;
 
-   static const char *const fields[] = {"q", "u", "upsert", "multi", "arrayFilters", "hint",
-                                        "collation", "c", NULL};
-
    memset(statement, 0, sizeof *statement);
-   if (!args_check_fields(item, "update.updates", fields, error) ||
-       !args_check_collation(item, error)) {
+   if (!args_check_collation(item, error)) {
       return false;
    }
    bson_destroy(q);

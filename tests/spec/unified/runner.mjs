@@ -1213,8 +1213,76 @@ const DRIVER_SKIPS = [
       'the Node.js driver omits bypassDocumentValidation: false from the command'],
 ];
 
+// Features docs/compat.md lists as not supported: tests using them are skipped with that
+// reason, never counted as passed or failed (the issue's rule for runnable tests).
+const COMPAT_FILE = path.join(repoRoot, 'docs', 'compat.md');
+function loadNotSupported() {
+   const byKind = new Map();
+   if (!fs.existsSync(COMPAT_FILE)) {
+      return byKind;
+   }
+   for (const line of fs.readFileSync(COMPAT_FILE, 'utf8').split('\n')) {
+      const m = /^- not-supported: (\w+) (\S+)$/.exec(line.trim());
+      if (m) {
+         if (!byKind.has(m[1])) {
+            byKind.set(m[1], new Set());
+         }
+         byKind.get(m[1]).add(m[2]);
+      }
+   }
+   return byKind;
+}
+const NOT_SUPPORTED = loadNotSupported();
+const COMMAND_OF_OP = { createIndex: 'createIndexes', createIndexes: 'createIndexes',
+   dropIndex: 'dropIndexes', dropIndexes: 'dropIndexes', createSearchIndex: 'createSearchIndexes',
+   watch: 'changeStream' };
+
+function compatSkip(test) {
+   const has = (kind, token) => NOT_SUPPORTED.get(kind)?.has(token);
+   const found = [];
+   const scan = (value, depth) => {
+      if (depth > 40 || value === null || typeof value !== 'object') {
+         return;
+      }
+      for (const [k, v] of Object.entries(value)) {
+         if (k.startsWith('$') && (has('stage', k) || has('expression', k) || has('query', k))) {
+            found.push(k);
+         }
+         scan(v, depth + 1);
+      }
+   };
+   for (const op of test.operations) {
+      const args = op.arguments || {};
+      const collation = args.collation;
+      if (collation !== undefined && has('option', 'collation') &&
+          !(collation && collation.locale === 'simple')) {
+         return 'not supported (docs/compat.md): option collation';
+      }
+      if (args.let !== undefined && has('option', 'let')) {
+         return 'not supported (docs/compat.md): option let';
+      }
+      if (op.name === 'createCollection' && args.viewOn !== undefined && has('feature', 'views')) {
+         return 'not supported (docs/compat.md): feature views';
+      }
+      const command = op.name === 'runCommand' && args.command ? Object.keys(args.command)[0]
+         : COMMAND_OF_OP[op.name];
+      if (command && has('command', command)) {
+         return `not supported (docs/compat.md): command ${command}`;
+      }
+      scan(args, 0);
+      if (found.length) {
+         return `not supported (docs/compat.md): ${found[0]}`;
+      }
+   }
+   return null;
+}
+
 // Reasons a test cannot run that are known without a server.
 function staticSkip(doc, test, fileName) {
+   const compat = compatSkip(test);
+   if (compat) {
+      return compat;
+   }
    const key = `${fileName}: ${test.description}`;
    for (const [re, why] of DRIVER_SKIPS) {
       if (re.test(key)) {
