@@ -46,6 +46,13 @@ struct fe_expr {
 typedef bool (*eval_fn)(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 typedef fe_expr_t *(*parse_fn)(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
 
+struct fe_expr_let {
+   char **names;         /* owned */
+   bson_value_t *values; /* owned */
+   fe_expr_var_t *vars;  /* owned chain over the two arrays above; vars[n - 1] is innermost */
+   size_t n;
+};
+
 struct op_def {
    const char *name;
    eval_fn eval;
@@ -305,9 +312,15 @@ expr_evaluate(const fe_expr_t *expr, const bson_t *root, const fe_expr_var_t *va
 bool
 expr_match(const fe_expr_t *expr, const bson_t *doc)
 {
+   return expr_match_vars(expr, doc, NULL);
+}
+
+bool
+expr_match_vars(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var_t *vars)
+{
    bool matched = false;
    fe_error_t error;
-   return expr_match_error(expr, doc, NULL, &matched, &error) && matched;
+   return expr_match_error(expr, doc, vars, &matched, &error) && matched;
 }
 
 bool
@@ -386,6 +399,96 @@ expr_destroy(fe_expr_t *e)
    }
    bson_free(e->args);
    bson_free(e);
+}
+
+fe_expr_let_t *
+expr_let_compile(const bson_t *let, fe_error_t *error)
+{
+   fe_expr_let_t *l = bson_malloc0(sizeof *l);
+   size_t n = bson_count_keys(let);
+   bson_t empty = BSON_INITIALIZER;
+   bson_iter_t iter;
+   fe_expr_t *e = NULL;
+   bool ok = false;
+
+   l->names = bson_malloc0(sizeof *l->names * (n + 1));
+   l->values = bson_malloc0(sizeof *l->values * (n + 1));
+   l->vars = bson_malloc0(sizeof *l->vars * (n + 1));
+   if (!bson_iter_init(&iter, let)) {
+      error_set(error, FE_TypeMismatch, "'let' must be a document");
+      goto done;
+   }
+   while (bson_iter_next(&iter)) {
+      const char *name = bson_iter_key(&iter);
+      if (!check_var_name(name, true, error)) {
+         goto done;
+      }
+      e = expr_compile(&iter, error);
+      if (!e || !expr_evaluate(e, &empty, expr_let_vars(l), &l->values[l->n], error)) {
+         goto done;
+      }
+      expr_destroy(e);
+      e = NULL;
+      l->names[l->n] = bson_strdup(name);
+      l->vars[l->n].name = l->names[l->n];
+      l->vars[l->n].value = &l->values[l->n];
+      l->vars[l->n].next = expr_let_vars(l);
+      l->n++;
+   }
+   ok = true;
+
+done:
+   expr_destroy(e);
+   if (!ok) {
+      expr_let_destroy(l);
+      l = NULL;
+   }
+   return l;
+}
+
+const fe_expr_var_t *
+expr_let_vars(const fe_expr_let_t *let)
+{
+   return let && let->n ? &let->vars[let->n - 1] : NULL;
+}
+
+void
+expr_let_destroy(fe_expr_let_t *let)
+{
+   if (!let) {
+      return;
+   }
+   for (size_t i = 0; i < let->n; i++) {
+      bson_free(let->names[i]);
+   }
+   /* values[n] holds a failed evaluation's result, which expr_evaluate() leaves destroyable. */
+   for (size_t i = 0; i <= let->n; i++) {
+      bson_value_destroy(&let->values[i]);
+   }
+   bson_free(let->names);
+   bson_free(let->values);
+   bson_free(let->vars);
+   bson_free(let);
+}
+
+void
+expr_let_merge(const bson_t *base, const bson_t *over, bson_t *out)
+{
+   bson_iter_t iter, found;
+
+   bson_init(out);
+   if (base && bson_iter_init(&iter, base)) {
+      while (bson_iter_next(&iter)) {
+         if (!over || !bson_iter_init_find(&found, over, bson_iter_key(&iter))) {
+            bson_append_iter(out, NULL, 0, &iter);
+         }
+      }
+   }
+   if (over && bson_iter_init(&iter, over)) {
+      while (bson_iter_next(&iter)) {
+         bson_append_iter(out, NULL, 0, &iter);
+      }
+   }
 }
 
 /*

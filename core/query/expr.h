@@ -42,6 +42,9 @@ bool expr_evaluate(const fe_expr_t *expr, const bson_t *root, const fe_expr_var_
  * evaluation error counts as no match. */
 bool expr_match(const fe_expr_t *expr, const bson_t *doc);
 
+/* Like expr_match() with variables (nullable, borrowed for the call). */
+bool expr_match_vars(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var_t *vars);
+
 /* Like expr_match() with the error reported. */
 bool expr_match_error(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var_t *vars,
                      bool *matched, fe_error_t *error);
@@ -56,5 +59,27 @@ int expr_compare_values(const bson_value_t *a, const bson_value_t *b);
 bool expr_is_constant(const fe_expr_t *expr, const bson_value_t **value);
 
 void expr_destroy(fe_expr_t *expr);
+
+/* Variables bound once for a whole command or statement: a command's "let", an update
+ * statement's "c". Each value is an expression evaluated once, when compiled, against an
+ * empty document ($$NOW, $rand and $literal work; field paths are missing); later variables
+ * see earlier ones. */
+typedef struct fe_expr_let fe_expr_let_t;
+
+/* Compiles and evaluates let (a document {name: <expression>}). Names must be valid user
+ * variable names (16869, 16870, 16871); let must be a document. Owned by the caller; does
+ * not borrow let. */
+fe_expr_let_t *expr_let_compile(const bson_t *let, fe_error_t *error);
+
+/* The bindings, innermost first, for expr_evaluate(); NULL when there are none. Borrowed;
+ * valid while let lives. let may be NULL. */
+const fe_expr_var_t *expr_let_vars(const fe_expr_let_t *let);
+
+void expr_let_destroy(fe_expr_let_t *let);
+
+/* Writes to *out (caller storage, initialized here) the fields of base with those of over
+ * replacing them or appended: how an update statement's "c" combines with the command's
+ * "let". Either may be NULL. */
+void expr_let_merge(const bson_t *base, const bson_t *over, bson_t *out);
 
 #endif /* FE_EXPR_H */

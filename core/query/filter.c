@@ -37,9 +37,34 @@ static bool compile_bits(filter_node_t *leaf, const char *name, const bson_iter_
 static bool is_operator_document(const bson_iter_t *value);
 static bool compile_expr(filter_node_t *parent, const bson_iter_t *value, bool top,
                          fe_error_t *error);
+static void bind_vars(filter_node_t *node, const fe_expr_var_t *vars);
 
 fe_filter_t *
 filter_compile(const bson_t *spec, fe_error_t *error)
+{
+   return filter_compile_vars(spec, NULL, error);
+}
+
+fe_filter_t *
+filter_compile_with_let(const bson_t *spec, const bson_t *let, fe_error_t *error)
+{
+   fe_expr_let_t *bound = NULL;
+   fe_filter_t *filter = NULL;
+
+   if (let && !(bound = expr_let_compile(let, error))) {
+      return NULL;
+   }
+   filter = filter_compile_vars(spec, expr_let_vars(bound), error);
+   if (filter) {
+      filter->let = bound;
+   } else {
+      expr_let_destroy(bound);
+   }
+   return filter;
+}
+
+fe_filter_t *
+filter_compile_vars(const bson_t *spec, const fe_expr_var_t *vars, fe_error_t *error)
 {
    fe_filter_t *filter = bson_malloc0(sizeof *filter);
    bson_iter_t it;
@@ -52,6 +77,9 @@ filter_compile(const bson_t *spec, fe_error_t *error)
    }
    if (!compile_document(filter->root, &it, true, error)) {
       goto done;
+   }
+   if (vars) {
+      bind_vars(filter->root, vars);
    }
    ok = true;
 done:
@@ -67,6 +95,7 @@ filter_destroy(fe_filter_t *filter)
 {
    if (filter) {
       node_destroy(filter->root);
+      expr_let_destroy(filter->let);
       bson_free(filter);
    }
 }
@@ -192,6 +221,19 @@ compile_expr(filter_node_t *parent, const bson_iter_t *value, bool top, fe_error
    node_add(parent, node);
    node->expr = expr_compile(value, error);
    return node->expr != NULL;
+}
+
+/* Hands the variables to every $expr; $expr is top-level only, but may sit inside $and, $or
+ * and $nor. */
+static void
+bind_vars(filter_node_t *node, const fe_expr_var_t *vars)
+{
+   if (node->kind == FILTER_EXPR) {
+      node->vars = vars;
+   }
+   for (size_t i = 0; i < node->count; i++) {
+      bind_vars(node->children[i], vars);
+   }
 }
 
 static bool

@@ -9,6 +9,7 @@
 #include <bson/bson.h>
 
 #include "error/error.h"
+#include "query/expr.h"
 
 typedef struct fe_filter fe_filter_t;
 
@@ -24,6 +25,16 @@ typedef struct fe_match_info {
  * malformed operator, as MongoDB does) on failure. The result is owned by the caller and
  * does not borrow spec. */
 fe_filter_t *filter_compile(const bson_t *spec, fe_error_t *error);
+
+/* Like filter_compile(), with the command's let variables (nullable; see expr_let_compile():
+ * evaluated once, here) available to $expr as $$name. Errors in let as expr_let_compile()
+ * reports them. Does not borrow let. */
+fe_filter_t *filter_compile_with_let(const bson_t *spec, const bson_t *let, fe_error_t *error);
+
+/* Like filter_compile(), with variables already bound (nullable): borrowed, they must outlive
+ * the filter. For a filter inside something that holds the variables (a pipeline's $match). */
+fe_filter_t *filter_compile_vars(const bson_t *spec, const fe_expr_var_t *vars,
+                                 fe_error_t *error);
 
 /* True when doc matches. info (nullable) receives the positional index. Allocates nothing,
  * except inside $expr. A compiled filter keeps PCRE2 match data for its regexes, so one

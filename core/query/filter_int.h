@@ -78,10 +78,12 @@ struct filter_node {
 
    /* FILTER_EXPR */
    fe_expr_t *expr; /* owned */
+   const fe_expr_var_t *vars; /* borrowed from the filter's let or its owner's bindings */
 };
 
 struct fe_filter {
    filter_node_t *root; /* owned */
+   fe_expr_let_t *let;  /* owned; NULL without let */
 };
 
 /* Evaluates a node in document context: doc iterates a document's children from the start;

@@ -77,7 +77,7 @@ filter_match_node(const filter_node_t *node, const bson_iter_t *doc, const bson_
    case FILTER_FALSE:
       return false;
    case FILTER_EXPR:
-      return root && expr_match(node->expr, root);
+      return root && expr_match_vars(node->expr, root, node->vars);
    case FILTER_LEAF: {
       leaf_ctx_t ctx = {node, positional};
       return path_visit(&node->path, 0, doc, node->flags, leaf_hit, &ctx);

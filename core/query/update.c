@@ -100,6 +100,7 @@ struct fe_update {
    array_filter_t *afs; /* owned */
    size_t n_afs;
    bool has_positional;
+   fe_expr_let_t *let;  /* owned; NULL without let; arrayFilters' $expr borrow its bindings */
 };
 
 typedef struct ctx {
@@ -175,12 +176,24 @@ fe_update_t *
 update_compile(const bson_t *spec, bool spec_is_pipeline, const bson_t *array_filters,
                fe_error_t *error)
 {
+   return update_compile_with_let(spec, spec_is_pipeline, array_filters, NULL, error);
+}
+
+fe_update_t *
+update_compile_with_let(const bson_t *spec, bool spec_is_pipeline, const bson_t *array_filters,
+                        const bson_t *let, fe_error_t *error)
+{
    fe_update_t *update = bson_malloc0(sizeof *update);
    bson_iter_t iter;
    bool ok = false;
 
    update->root = node_new("", 0);
 
+   /* A pipeline binds let itself; otherwise only arrayFilters' $expr can see it, but let is
+    * checked either way. */
+   if (let && !spec_is_pipeline && !(update->let = expr_let_compile(let, error))) {
+      goto done;
+   }
    if (!compile_array_filters(update, array_filters, error)) {
       goto done;
    }
@@ -191,7 +204,7 @@ update_compile(const bson_t *spec, bool spec_is_pipeline, const bson_t *array_fi
                    "arrayFilters may not be specified for pipeline-style updates");
          goto done;
       }
-      update->pipeline = update_pipeline_compile(spec, error);
+      update->pipeline = update_pipeline_compile(spec, let, error);
       if (!update->pipeline) {
          goto done;
       }
@@ -385,6 +398,7 @@ update_destroy(fe_update_t *update)
       filter_destroy(update->afs[i].filter);
    }
    bson_free(update->afs);
+   expr_let_destroy(update->let); /* after the filters that borrow its bindings */
    bson_free(update);
 }
 
@@ -861,7 +875,8 @@ compile_array_filters(fe_update_t *update, const bson_t *array_filters, fe_error
          }
       }
       update->afs[update->n_afs].id = id;
-      update->afs[update->n_afs].filter = filter_compile(&filter, error);
+      update->afs[update->n_afs].filter =
+         filter_compile_vars(&filter, expr_let_vars(update->let), error);
       if (!update->afs[update->n_afs].filter) {
          update->n_afs++;
          return false;

@@ -19,6 +19,14 @@ typedef struct fe_update fe_update_t;
 fe_update_t *update_compile(const bson_t *spec, bool spec_is_pipeline, const bson_t *array_filters,
                             fe_error_t *error);
 
+/* Like update_compile(), with the command's let variables (nullable; an update statement's
+ * "c" merged over them, see expr_let_merge()) available as $$name to a pipeline's expressions
+ * and to $expr in arrayFilters. Evaluated once, here (expr_let_compile()); errors in let as
+ * that reports them. Does not borrow let. */
+fe_update_t *update_compile_with_let(const bson_t *spec, bool spec_is_pipeline,
+                                     const bson_t *array_filters, const bson_t *let,
+                                     fe_error_t *error);
+
 bool update_is_replacement(const fe_update_t *update);
 
 /* Applies the update to doc, writing the new document to *out (caller storage, uninitialized;

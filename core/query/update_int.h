@@ -55,8 +55,9 @@ void update_util_value_iter(const bson_value_t *v, bson_t *holder, bson_iter_t *
 int update_util_compare_values(const bson_value_t *a, const bson_value_t *b);
 
 /* Pipeline-style updates (update_pipeline.c): checks the stages an update pipeline may use
- * ($addFields/$set, $project, $unset, $replaceRoot/$replaceWith) and compiles them. */
-void *update_pipeline_compile(const bson_t *pipeline, fe_error_t *error);
+ * ($addFields/$set, $project, $unset, $replaceRoot/$replaceWith) and compiles them; let
+ * (nullable) as for pipeline_compile(). */
+void *update_pipeline_compile(const bson_t *pipeline, const bson_t *let, fe_error_t *error);
 bool update_pipeline_apply(void *pipeline, const bson_t *doc, bson_t *out, fe_error_t *error);
 void update_pipeline_destroy(void *pipeline);
 

@@ -7,9 +7,9 @@
 #include "query/aggregate/pipeline.h"
 
 void *
-update_pipeline_compile(const bson_t *pipeline, fe_error_t *error)
+update_pipeline_compile(const bson_t *pipeline, const bson_t *let, fe_error_t *error)
 {
-   return pipeline_compile(pipeline, NULL, PIPELINE_FOR_UPDATE, error);
+   return pipeline_compile(pipeline, let, PIPELINE_FOR_UPDATE, error);
 }
 
 bool

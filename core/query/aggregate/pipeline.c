@@ -46,10 +46,7 @@ typedef struct stage {
 struct fe_pipeline {
    stage_t *stages; /* owned */
    size_t n_stages;
-   char **var_names;         /* owned: the let variables */
-   bson_value_t *var_values; /* owned */
-   fe_expr_var_t *vars;      /* owned chain over the two arrays above */
-   size_t n_vars;
+   fe_expr_let_t *let;       /* owned; NULL without let */
 };
 
 typedef struct stage_run {
@@ -72,7 +69,6 @@ typedef struct run {
 
 static bool compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec,
                           unsigned flags, fe_error_t *error);
-static bool compile_let(fe_pipeline_t *p, const bson_t *let, fe_error_t *error);
 static void stage_clear(stage_t *stage);
 static bool stage_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
 static bool input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
@@ -95,7 +91,7 @@ pipeline_compile(const bson_t *stages, const bson_t *let, unsigned flags, fe_err
    bson_iter_t iter, stage;
 
    p->stages = bson_malloc0(sizeof *p->stages * (2 * bson_count_keys(stages) + 1));
-   if (let && !compile_let(p, let, error)) {
+   if (let && !(p->let = expr_let_compile(let, error))) {
       goto fail;
    }
    bson_iter_init(&iter, stages);
@@ -233,60 +229,13 @@ pipeline_destroy(fe_pipeline_t *p)
       stage_clear(&p->stages[i]);
    }
    bson_free(p->stages);
-   for (size_t i = 0; i < p->n_vars; i++) {
-      bson_free(p->var_names[i]);
-      bson_value_destroy(&p->var_values[i]);
-   }
-   bson_free(p->var_names);
-   bson_free(p->var_values);
-   bson_free(p->vars);
+   expr_let_destroy(p->let);
    bson_free(p);
 }
 
 /*
  * Compilation
  */
-
-static bool
-compile_let(fe_pipeline_t *p, const bson_t *let, fe_error_t *error)
-{
-   size_t n = bson_count_keys(let);
-   bson_t empty = BSON_INITIALIZER;
-   bson_iter_t iter;
-
-   p->var_names = bson_malloc0(sizeof *p->var_names * (n + 1));
-   p->var_values = bson_malloc0(sizeof *p->var_values * (n + 1));
-   p->vars = bson_malloc0(sizeof *p->vars * (n + 1));
-   bson_iter_init(&iter, let);
-   while (bson_iter_next(&iter)) {
-      const char *name = bson_iter_key(&iter);
-      fe_expr_t *e;
-      bool ok;
-
-      if (!((name[0] >= 'a' && name[0] <= 'z') || (unsigned char) name[0] >= 0x80)) {
-         return error_set(error, 16870,
-                          "'%s' starts with an invalid character for a user variable name", name);
-      }
-      e = expr_compile(&iter, error);
-      if (!e) {
-         return false;
-      }
-      /* Earlier variables are visible to later ones. */
-      ok = expr_evaluate(e, &empty, p->n_vars ? &p->vars[p->n_vars - 1] : NULL,
-                         &p->var_values[p->n_vars], error);
-      expr_destroy(e);
-      if (!ok) {
-         return false;
-      }
-      p->var_names[p->n_vars] = bson_strdup(name);
-      p->vars[p->n_vars].name = p->var_names[p->n_vars];
-      p->vars[p->n_vars].value = &p->var_values[p->n_vars];
-      p->vars[p->n_vars].next = p->n_vars ? &p->vars[p->n_vars - 1] : NULL;
-      p->n_vars++;
-   }
-   bson_destroy(&empty);
-   return true;
-}
 
 static bool
 spec_document(const bson_iter_t *spec, bson_t *doc)
@@ -329,7 +278,7 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       }
       st->filter_spec = bson_copy(&doc);
       p->n_stages++;
-      st->filter = filter_compile(&doc, error);
+      st->filter = filter_compile_vars(&doc, expr_let_vars(p->let), error);
       return st->filter != NULL;
    }
    if (strcmp(name, "$project") == 0 || strcmp(name, "$addFields") == 0 ||
@@ -639,8 +588,7 @@ input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
 static const fe_expr_var_t *
 run_vars(const run_t *run)
 {
-   const fe_pipeline_t *p = run->pipeline;
-   return p->n_vars ? &p->vars[p->n_vars - 1] : NULL;
+   return expr_let_vars(run->pipeline->let);
 }
 
 static bool

@@ -576,6 +576,49 @@ test_reuse(void **state)
    filter_destroy(filter);
 }
 
+/* let variables reach $expr as $$name, evaluated once at compile time. */
+static void
+test_let(void **state)
+{
+   (void) state;
+   fe_error_t error = {0};
+   bson_t *spec = tu_json("{\"$or\": [{\"$expr\": {\"$eq\": [\"$_id\", \"$$id\"]}}, "
+                          "{\"$expr\": {\"$eq\": [\"$s\", \"$$s\"]}}]}");
+   bson_t *let = tu_json("{\"id\": {\"$add\": [1, 1]}, \"s\": {\"$literal\": \"$bar\"}, "
+                         "\"t\": \"$$NOW\"}");
+   bson_t *bad_name = tu_json("{\"Id\": 1}");
+   bson_t *bad_value = tu_json("{\"id\": {\"$noSuchOperator\": 1}}");
+   bson_t *two = tu_json("{\"_id\": 2}");
+   bson_t *three = tu_json("{\"_id\": 3}");
+   bson_t *bar = tu_json("{\"_id\": 3, \"s\": \"$bar\"}");
+   fe_filter_t *filter = filter_compile_with_let(spec, let, &error);
+
+   assert_non_null(filter);
+   assert_true(filter_match(filter, two, NULL));
+   assert_false(filter_match(filter, three, NULL));
+   assert_true(filter_match(filter, bar, NULL));
+   filter_destroy(filter);
+
+   /* Without let the variable is undefined: no match (and no crash). */
+   filter = filter_compile_with_let(spec, NULL, &error);
+   assert_non_null(filter);
+   assert_false(filter_match(filter, two, NULL));
+   filter_destroy(filter);
+
+   assert_null(filter_compile_with_let(spec, bad_name, &error));
+   assert_int_equal(error.code, 16870);
+   assert_null(filter_compile_with_let(spec, bad_value, &error));
+   assert_int_equal(error.code, 168);
+
+   bson_destroy(spec);
+   bson_destroy(let);
+   bson_destroy(bad_name);
+   bson_destroy(bad_value);
+   bson_destroy(two);
+   bson_destroy(three);
+   bson_destroy(bar);
+}
+
 int
 main(void)
 {
@@ -586,6 +629,7 @@ main(void)
       cmocka_unit_test(test_mod_size_all), cmocka_unit_test(test_elem_match),
       cmocka_unit_test(test_bits),       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_positional), cmocka_unit_test(test_reuse),
+      cmocka_unit_test(test_let),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "query/aggregate/pipeline.h"
+#include "query/expr.h"
 #include "query/update.h"
 
 static bson_t *
@@ -342,6 +343,14 @@ test_stages_and_let(void **state)
    check(DOCS, "[1]", "error 14");
    check_full(DOCS, "[{\"$limit\": 1}, {\"$project\": {\"_id\": 0, \"v\": \"$$factor\"}}]",
               "{\"factor\": {\"$add\": [1, 2]}}", "[{\"v\": 3}]");
+   /* $match's $expr sees let too (the CRUD spec's aggregate-let). */
+   check_full(DOCS,
+              "[{\"$match\": {\"$expr\": {\"$eq\": [\"$_id\", \"$$id\"]}}}, "
+              "{\"$project\": {\"_id\": 0, \"x\": \"$$x\", \"y\": \"$$y\"}}]",
+              "{\"id\": 2, \"x\": \"foo\", \"y\": {\"$literal\": \"$bar\"}}",
+              "[{\"x\": \"foo\", \"y\": \"$bar\"}]");
+   check_full(DOCS, "[{\"$limit\": 1}]", "{\"Bad\": 1}", "error 16870");
+   check_full(DOCS, "[{\"$limit\": 1}]", "{\"a-b\": 1}", "error 16871");
    check(DOCS, "[]",
          "[{\"_id\": 1, \"item\": \"a\", \"qty\": 5, \"price\": 10, \"tags\": [\"x\", \"y\"]}, "
          "{\"_id\": 2, \"item\": \"b\", \"qty\": 2, \"price\": 20, \"tags\": []}, "
@@ -368,7 +377,7 @@ test_leading_match(void **state)
 }
 
 static char *
-update_with_pipeline(const char *doc_json, const char *stages_json)
+update_with_pipeline_let(const char *doc_json, const char *stages_json, const char *let_json)
 {
    char *wrapped = bson_strdup_printf("{\"a\": %s}", stages_json);
    bson_t *doc = json(doc_json), *w = json(wrapped), stages, out;
@@ -378,11 +387,12 @@ update_with_pipeline(const char *doc_json, const char *stages_json)
    fe_error_t error = {0};
    fe_update_t *update;
    char *result;
+   bson_t *let = let_json ? json(let_json) : NULL;
 
    bson_iter_init_find(&iter, w, "a");
    bson_iter_array(&iter, &len, &data);
    bson_init_static(&stages, data, len);
-   update = update_compile(&stages, true, NULL, &error);
+   update = update_compile_with_let(&stages, true, NULL, let, &error);
    if (!update) {
       result = bson_strdup_printf("error %d", error.code);
    } else {
@@ -397,7 +407,16 @@ update_with_pipeline(const char *doc_json, const char *stages_json)
    bson_destroy(doc);
    bson_destroy(w);
    bson_free(wrapped);
+   if (let) {
+      bson_destroy(let);
+   }
    return result;
+}
+
+static char *
+update_with_pipeline(const char *doc_json, const char *stages_json)
+{
+   return update_with_pipeline_let(doc_json, stages_json, NULL);
 }
 
 static void
@@ -426,6 +445,47 @@ test_update_pipeline(void **state)
    bson_free(got);
 }
 
+/* let (with an update statement's "c" merged over it) reaches a pipeline update as $$name. */
+static void
+test_update_let(void **state)
+{
+   bson_t *base = json("{\"a\": 1, \"b\": 2}"), *over = json("{\"b\": 3, \"c\": 4}"), merged;
+   char *got, *let;
+   fe_error_t error = {0};
+   fe_update_t *update;
+   (void) state;
+
+   expr_let_merge(base, over, &merged);
+   let = bson_as_relaxed_extended_json(&merged, NULL);
+   assert_string_equal(let, "{ \"a\" : 1, \"b\" : 3, \"c\" : 4 }");
+   got = update_with_pipeline_let("{\"_id\": 1, \"x\": 5}",
+                                  "[{\"$set\": {\"y\": {\"$add\": [\"$x\", \"$$a\", \"$$b\", \"$$c\"]}}}]",
+                                  let);
+   assert_string_equal(got, "{ \"_id\" : 1, \"x\" : 5, \"y\" : 13 }");
+   bson_free(got);
+   got = update_with_pipeline_let("{\"_id\": 1}", "[{\"$set\": {\"y\": \"$$nope\"}}]", let);
+   assert_string_equal(got, "error 17276");
+   bson_free(got);
+   got = update_with_pipeline_let("{\"_id\": 1}", "[{\"$set\": {\"y\": 1}}]", "{\"ROOT\": 1}");
+   assert_string_equal(got, "error 16870");
+   bson_free(got);
+
+   /* An operator update checks let too. */
+   update = update_compile_with_let(base, false, NULL, over, &error);
+   assert_non_null(update); /* {a: 1, b: 2} is a replacement */
+   update_destroy(update);
+   bson_destroy(over);
+   over = json("{\"\": 1}");
+   update = update_compile_with_let(base, false, NULL, over, &error);
+   assert_null(update);
+   assert_int_equal(error.code, 16869);
+
+   bson_free(let);
+   bson_destroy(&merged);
+   bson_destroy(base);
+   bson_destroy(over);
+}
+
 int
 main(void)
 {
@@ -435,7 +495,7 @@ main(void)
       cmocka_unit_test(test_group_many),
       cmocka_unit_test(test_count_sort_by_count), cmocka_unit_test(test_unwind),
       cmocka_unit_test(test_stages_and_let),   cmocka_unit_test(test_leading_match),
-      cmocka_unit_test(test_update_pipeline),
+      cmocka_unit_test(test_update_pipeline),  cmocka_unit_test(test_update_let),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }
