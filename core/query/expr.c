@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/random.h>
+
 #include "bson/compare.h"
 #include "query/update_int.h"
 
@@ -78,6 +80,9 @@ static fe_expr_t *parse_convert(const op_def_t *op, const bson_iter_t *operand, 
 static fe_expr_t *parse_get_field(const op_def_t *op, const bson_iter_t *operand,
                                   fe_error_t *error);
 static fe_expr_t *parse_switch(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
+static fe_expr_t *parse_set_field(const op_def_t *op, const bson_iter_t *operand,
+                                  fe_error_t *error);
+static fe_expr_t *parse_rand(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
 static bool check_var_name(const char *name, bool user, fe_error_t *error);
 
 /* Evaluation. */
@@ -130,6 +135,8 @@ static bool op_mod(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_multiply(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_not(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_or(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+static bool op_rand(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+static bool op_set_field(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_size(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_split(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_str_len_cp(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
@@ -181,6 +188,8 @@ static const op_def_t op_defs[] = {
    {"$ne", op_compare, 2, 2, NULL},
    {"$not", op_not, 1, 1, NULL},
    {"$or", op_or, 0, -1, NULL},
+   {"$rand", op_rand, 0, 0, parse_rand},
+   {"$setField", op_set_field, 0, 0, parse_set_field},
    {"$size", op_size, 1, 1, NULL},
    {"$split", op_split, 2, 2, NULL},
    {"$strLenCP", op_str_len_cp, 1, 1, NULL},
@@ -202,6 +211,7 @@ static const op_def_t op_defs[] = {
    {"$toUpper", op_to_case, 1, 1, NULL},
    {"$trunc", op_trunc, 1, 1, NULL},
    {"$type", op_type, 1, 1, NULL},
+   {"$unsetField", op_set_field, 0, 0, parse_set_field},
 };
 
 static int
@@ -851,6 +861,66 @@ parse_get_field(const op_def_t *op, const bson_iter_t *operand, fe_error_t *erro
       return e;
    }
    return parse_named(op, operand, names, required, 2, error);
+}
+
+/* $setField {field, input, value} and $unsetField {field, input}: args[0] field (a constant
+ * string: a name with '.' or a leading '$' is taken literally), args[1] input, args[2] value
+ * (NULL for $unsetField, which removes the field). */
+static fe_expr_t *
+parse_set_field(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error)
+{
+   static const char *const names[] = {"field", "input", "value"};
+   static const bool required[] = {true, true, true};
+   bool unset = strcmp(op->name, "$unsetField") == 0;
+   const bson_value_t *field;
+   fe_expr_t *e;
+
+   if (!BSON_ITER_HOLDS_DOCUMENT(operand)) {
+      error_set(error, 4161100, "%s only supports an object as its argument",
+                op->name);
+      return NULL;
+   }
+   e = parse_named(op, operand, names, required, unset ? 2 : 3, error);
+   if (!e) {
+      return NULL;
+   }
+   if (!expr_is_constant(e->args[0], &field)) {
+      error_set(error, 4161106,
+                "%s requires 'field' to evaluate to a constant, but got a non-constant argument",
+                op->name);
+      goto fail;
+   }
+   if (field->value_type != BSON_TYPE_UTF8) {
+      error_set(error, 4161107, "%s requires 'field' to evaluate to type String, but got %s",
+                op->name, type_name(field));
+      goto fail;
+   }
+   return e;
+
+fail:
+   expr_destroy(e);
+   return NULL;
+}
+
+/* $rand takes an empty object. */
+static fe_expr_t *
+parse_rand(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error)
+{
+   bson_iter_t sub;
+   fe_expr_t *e;
+
+   if (!BSON_ITER_HOLDS_DOCUMENT(operand)) {
+      error_set(error, 10065, "invalid parameter: expected an object (%s)", op->name);
+      return NULL;
+   }
+   bson_iter_recurse(operand, &sub);
+   if (bson_iter_next(&sub)) {
+      error_set(error, 3040501, "%s does not currently accept arguments", op->name);
+      return NULL;
+   }
+   e = expr_new(KIND_OP);
+   e->op = op;
+   return e;
 }
 
 static fe_expr_t *
@@ -2086,6 +2156,76 @@ done:
    bson_value_destroy(&field);
    bson_value_destroy(&input);
    return ok;
+}
+
+static bool
+op_set_field(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
+{
+   const bson_value_t *field = &e->args[0]->value; /* a constant string: parse_set_field() */
+   bson_value_t input, value;
+   bson_t doc, result = BSON_INITIALIZER;
+   bson_iter_t iter;
+   bool replaced = false, ok = false;
+
+   memset(&value, 0, sizeof value);
+   if (!eval(e->args[1], c, &input)) {
+      goto done;
+   }
+   if (is_nullish(&input)) {
+      set_null(out);
+      ok = true;
+      goto done;
+   }
+   if (input.value_type != BSON_TYPE_DOCUMENT) {
+      error_set(c->error, 4161105, "%s requires 'input' to evaluate to type Object", e->op->name);
+      goto done;
+   }
+   /* $unsetField has no value: missing, which removes the field as $$REMOVE does. */
+   if (e->n_args > 2 && !eval(e->args[2], c, &value)) {
+      goto done;
+   }
+   bson_init_static(&doc, input.value.v_doc.data, input.value.v_doc.data_len);
+   bson_iter_init(&iter, &doc);
+   while (bson_iter_next(&iter)) {
+      if (bson_iter_key_len(&iter) == field->value.v_utf8.len &&
+          memcmp(bson_iter_key(&iter), field->value.v_utf8.str, field->value.v_utf8.len) == 0) {
+         /* The field keeps its position. */
+         if (!replaced && !is_missing(&value)) {
+            bson_append_value(&result, field->value.v_utf8.str, (int) field->value.v_utf8.len,
+                              &value);
+         }
+         replaced = true;
+      } else {
+         bson_append_iter(&result, NULL, 0, &iter);
+      }
+   }
+   if (!replaced && !is_missing(&value)) {
+      bson_append_value(&result, field->value.v_utf8.str, (int) field->value.v_utf8.len, &value);
+   }
+   set_from_bson(out, &result, false); /* steals result */
+   ok = true;
+
+done:
+   if (!ok) {
+      bson_destroy(&result);
+   }
+   bson_value_destroy(&input);
+   bson_value_destroy(&value);
+   return ok;
+}
+
+static bool
+op_rand(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
+{
+   uint64_t bits = 0;
+   (void) e;
+
+   if (getrandom(&bits, sizeof bits, 0) != (ssize_t) sizeof bits) {
+      return error_set(c->error, FE_InternalError, "$rand: no random bytes available");
+   }
+   /* The top 53 bits make a double in [0, 1) with every value equally likely. */
+   set_double(out, (double) (bits >> 11) * 0x1.0p-53);
+   return true;
 }
 
 static bool

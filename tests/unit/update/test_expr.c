@@ -266,6 +266,77 @@ test_types_objects(void **state)
    check(D, "{\"$let\": {\"vars\": {\"T\": 1}, \"in\": 1}}", "error 16870");
 }
 
+/* $setField, $unsetField and $getField with names that field paths cannot spell. */
+static void
+test_set_field(void **state)
+{
+   (void) state;
+   check("{\"_id\": 1, \"foo\": {}}",
+         "{\"$setField\": {\"field\": {\"$literal\": \"$a\"}, \"value\": 1, \"input\": \"$$ROOT\"}}",
+         "{\"_id\": 1, \"foo\": {}, \"$a\": 1}");
+   check("{\"_id\": 1, \"foo\": {}}",
+         "{\"$setField\": {\"field\": \"a.b\", \"value\": 1, \"input\": \"$foo\"}}",
+         "{\"a.b\": 1}");
+   /* An existing field keeps its place; $$REMOVE removes it. */
+   check("{\"x\": 1, \"a.b\": 2, \"y\": 3}",
+         "{\"$setField\": {\"field\": \"a.b\", \"value\": {\"$add\": [\"$x\", 9]}, \"input\": \"$$CURRENT\"}}",
+         "{\"x\": 1, \"a.b\": 10, \"y\": 3}");
+   check("{\"x\": 1, \"a.b\": 2, \"y\": 3}",
+         "{\"$setField\": {\"field\": \"a.b\", \"value\": \"$$REMOVE\", \"input\": \"$$ROOT\"}}",
+         "{\"x\": 1, \"y\": 3}");
+   check("{\"x\": 1, \"$y\": 3}",
+         "{\"$unsetField\": {\"field\": {\"$literal\": \"$y\"}, \"input\": \"$$ROOT\"}}",
+         "{\"x\": 1}");
+   check("{\"x\": 1, \"$y\": 3}",
+         "{\"$getField\": {\"field\": {\"$literal\": \"$y\"}, \"input\": \"$$ROOT\"}}", "3");
+   check("{\"x\": 1, \"a.b\": 3}", "{\"$getField\": \"a.b\"}", "3");
+   /* Null or missing input gives null. */
+   check("{}", "{\"$setField\": {\"field\": \"a\", \"value\": 1, \"input\": \"$nope\"}}", "null");
+   check("{}", "{\"$unsetField\": {\"field\": \"a\", \"input\": null}}", "null");
+   /* Errors. */
+   check("{\"x\": 1}", "{\"$setField\": {\"field\": \"a\", \"value\": 1, \"input\": \"$x\"}}",
+         "error 4161105");
+   check("{}", "{\"$setField\": {\"field\": \"$a\", \"value\": 1, \"input\": {}}}",
+         "error 4161106");
+   check("{}", "{\"$setField\": {\"field\": 5, \"value\": 1, \"input\": {}}}", "error 4161107");
+   check("{}", "{\"$setField\": {\"field\": \"a\", \"input\": {}}}", "error 9");
+   check("{}", "{\"$unsetField\": {\"field\": \"a\", \"value\": 1, \"input\": {}}}", "error 9");
+   check("{}", "{\"$setField\": 1}", "error 4161100");
+}
+
+static void
+test_rand(void **state)
+{
+   bson_t *spec = json("{\"e\": {\"$rand\": {}}}");
+   bson_iter_t iter;
+   fe_error_t error = {0};
+   bson_t empty = BSON_INITIALIZER;
+   fe_expr_t *e;
+   double first = -1;
+   bool differs = false;
+
+   (void) state;
+   bson_iter_init_find(&iter, spec, "e");
+   e = expr_compile(&iter, &error);
+   assert_non_null(e);
+   for (int i = 0; i < 200; i++) {
+      bson_value_t v;
+      assert_true(expr_evaluate(e, &empty, NULL, &v, &error));
+      assert_int_equal(v.value_type, BSON_TYPE_DOUBLE);
+      assert_true(v.value.v_double >= 0.0 && v.value.v_double < 1.0);
+      if (i == 0) {
+         first = v.value.v_double;
+      } else if (v.value.v_double != first) {
+         differs = true;
+      }
+   }
+   assert_true(differs);
+   expr_destroy(e);
+   bson_destroy(spec);
+   check("{}", "{\"$rand\": {\"seed\": 1}}", "error 3040501");
+   check("{}", "{\"$rand\": 1}", "error 10065");
+}
+
 static void
 test_match(void **state)
 {
@@ -299,7 +370,8 @@ main(void)
       cmocka_unit_test(test_paths),          cmocka_unit_test(test_arithmetic),
       cmocka_unit_test(test_strings),        cmocka_unit_test(test_comparison_logic),
       cmocka_unit_test(test_arrays),         cmocka_unit_test(test_types_objects),
-      cmocka_unit_test(test_match),
+      cmocka_unit_test(test_match),          cmocka_unit_test(test_set_field),
+      cmocka_unit_test(test_rand),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -443,6 +443,17 @@ test_update_pipeline(void **state)
    got = update_with_pipeline("{\"_id\": 1}", "[{\"$group\": {\"_id\": 1}}]");
    assert_string_equal(got, "error 72");
    bson_free(got);
+   /* The CRUD spec's dots_and_dollars updates. */
+   got = update_with_pipeline("{\"_id\": 1, \"foo\": {}}",
+                              "[{\"$replaceWith\": {\"$setField\": {\"field\": {\"$literal\": \"$a\"}, "
+                              "\"value\": 1, \"input\": \"$$ROOT\"}}}]");
+   assert_string_equal(got, "{ \"_id\" : 1, \"foo\" : {  }, \"$a\" : 1 }");
+   bson_free(got);
+   got = update_with_pipeline("{\"_id\": 1, \"foo\": {}}",
+                              "[{\"$set\": {\"foo\": {\"$setField\": {\"field\": {\"$literal\": \"a.b\"}, "
+                              "\"value\": 1, \"input\": \"$foo\"}}}}]");
+   assert_string_equal(got, "{ \"_id\" : 1, \"foo\" : { \"a.b\" : 1 } }");
+   bson_free(got);
 }
 
 /* let (with an update statement's "c" merged over it) reaches a pipeline update as $$name. */
