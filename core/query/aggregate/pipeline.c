@@ -47,6 +47,12 @@ struct fe_pipeline {
    stage_t *stages; /* owned */
    size_t n_stages;
    fe_expr_let_t *let;       /* owned; NULL without let */
+   size_t n_seen;            /* stages compiled so far, including those not in stages */
+   pipeline_source_t source;
+   bson_t **documents;       /* owned; $documents' documents, n_documents of them */
+   size_t n_documents;
+   bool has_output;
+   pipeline_output_t output; /* its strings owned */
 };
 
 typedef struct stage_run {
@@ -65,11 +71,17 @@ typedef struct run {
    stage_run_t *stages; /* owned */
    pipeline_next_fn next;
    void *next_ctx;
+   size_t documents_pos; /* the next of $documents' documents */
 } run_t;
 
 static bool compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec,
                           unsigned flags, fe_error_t *error);
 static void stage_clear(stage_t *stage);
+static bool compile_documents(fe_pipeline_t *p, const bson_iter_t *spec, fe_error_t *error);
+static bool compile_output(fe_pipeline_t *p, const char *name, const bson_iter_t *spec,
+                           fe_error_t *error);
+static bool output_namespace(pipeline_output_t *out, const char *name, const bson_iter_t *spec,
+                             fe_error_t *error);
 static bool stage_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
 static bool input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
 static bool drain(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error);
@@ -78,9 +90,9 @@ static void set_cur(stage_run_t *sr, bson_t *doc);
 
 static const char *const unsupported_stages[] = {
    "$bucket",     "$bucketAuto", "$changeStream", "$collStats",       "$currentOp",
-   "$densify",    "$documents",  "$facet",        "$fill",            "$geoNear",
-   "$graphLookup", "$indexStats", "$listLocalSessions", "$listSessions", "$lookup",
-   "$merge",      "$out",        "$planCacheStats", "$redact",        "$sample",
+   "$densify",    "$facet",        "$fill",            "$geoNear",
+   "$graphLookup", "$indexStats", "$listSessions", "$lookup",
+   "$planCacheStats", "$redact",        "$sample",
    "$search",     "$setWindowFields", "$unionWith",
 };
 
@@ -114,9 +126,15 @@ pipeline_compile(const bson_t *stages, const bson_t *let, unsigned flags, fe_err
             goto fail;
          }
       }
+      if (p->has_output) {
+         error_set(error, 40601, "%s can only be the final stage in the pipeline",
+                   p->output.merge ? "$merge" : "$out");
+         goto fail;
+      }
       if (!compile_stage(p, bson_iter_key(&stage), &stage, flags, error)) {
          goto fail;
       }
+      p->n_seen++;
    }
    return p;
 
@@ -219,12 +237,32 @@ pipeline_leading_match(const fe_pipeline_t *pipeline)
    return NULL;
 }
 
+pipeline_source_t
+pipeline_source(const fe_pipeline_t *pipeline)
+{
+   return pipeline->source;
+}
+
+const pipeline_output_t *
+pipeline_output(const fe_pipeline_t *pipeline)
+{
+   return pipeline->has_output ? &pipeline->output : NULL;
+}
+
 void
 pipeline_destroy(fe_pipeline_t *p)
 {
    if (!p) {
       return;
    }
+   for (size_t i = 0; i < p->n_documents; i++) {
+      bson_destroy(p->documents[i]);
+   }
+   bson_free(p->documents);
+   bson_free((char *) p->output.db);
+   bson_free((char *) p->output.coll);
+   bson_free((char *) p->output.when_matched);
+   bson_free((char *) p->output.when_not_matched);
    for (size_t i = 0; i < p->n_stages; i++) {
       stage_clear(&p->stages[i]);
    }
@@ -270,6 +308,31 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       }
    }
 
+   if (strcmp(name, "$documents") == 0 || strcmp(name, "$listLocalSessions") == 0) {
+      if (p->n_seen > 0) {
+         return error_set(error, 40602, "%s is only valid as the first stage in a pipeline",
+                          name);
+      }
+      if (name[1] == 'l') {
+         if (!(flags & PIPELINE_WITH_SESSIONS)) {
+            return error_set(error, FE_NotImplemented, "the %s stage is not supported", name);
+         }
+         if (!BSON_ITER_HOLDS_DOCUMENT(spec)) {
+            return error_set(error, FE_TypeMismatch,
+                             "$listLocalSessions must take a nested object but found: %s",
+                             update_util_type_name(bson_iter_type(spec)));
+         }
+         p->source = PIPELINE_SOURCE_LOCAL_SESSIONS;
+         return true;
+      }
+      return compile_documents(p, spec, error);
+   }
+   if (strcmp(name, "$out") == 0 || strcmp(name, "$merge") == 0) {
+      if (!(flags & PIPELINE_WITH_OUTPUT)) {
+         return error_set(error, FE_NotImplemented, "the %s stage is not supported", name);
+      }
+      return compile_output(p, name, spec, error);
+   }
    if (strcmp(name, "$match") == 0) {
       st->kind = STAGE_MATCH;
       st->name = "$match";
@@ -544,6 +607,191 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
    return error_set(error, 40324, "Unrecognized pipeline stage name: '%s'", name);
 }
 
+/* $documents: an expression (with let variables, no document) that must give an array of
+ * objects; evaluated once, here. */
+static bool
+compile_documents(fe_pipeline_t *p, const bson_iter_t *spec, fe_error_t *error)
+{
+   bson_t empty = BSON_INITIALIZER, arr;
+   fe_expr_t *e = NULL;
+   bson_value_t v = {0};
+   bson_iter_t iter;
+   bool ok = false;
+
+   e = expr_compile(spec, error);
+   if (!e || !expr_evaluate(e, &empty, expr_let_vars(p->let), &v, error)) {
+      goto done;
+   }
+   if (v.value_type != BSON_TYPE_ARRAY) {
+      error_set(error, 5858203, "an array is expected");
+      goto done;
+   }
+   bson_init_static(&arr, v.value.v_doc.data, v.value.v_doc.data_len);
+   p->documents = bson_malloc0(sizeof *p->documents * (bson_count_keys(&arr) + 1));
+   bson_iter_init(&iter, &arr);
+   while (bson_iter_next(&iter)) {
+      uint32_t len;
+      const uint8_t *data;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+         error_set(error, 40228, "'newRoot' expression must evaluate to an object, but "
+                                 "resulting value was of type: %s",
+                   update_util_type_name(bson_iter_type(&iter)));
+         goto done;
+      }
+      bson_iter_document(&iter, &len, &data);
+      p->documents[p->n_documents++] = bson_new_from_data(data, len);
+   }
+   p->source = PIPELINE_SOURCE_DOCUMENTS;
+   ok = true;
+
+done:
+   expr_destroy(e);
+   bson_value_destroy(&v);
+   return ok;
+}
+
+/* $out: "coll" or {db, coll}. $merge: "coll" or {into: "coll" | {db, coll}, on, whenMatched,
+ * whenNotMatched}. Kept aside, not a stage: pipeline_output() hands it to the caller. */
+static bool
+compile_output(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, fe_error_t *error)
+{
+   static const char *const matched[] = {"merge", "replace", "keepExisting", "fail"};
+   static const char *const not_matched[] = {"insert", "discard", "fail"};
+   pipeline_output_t *out = &p->output;
+   bson_iter_t sub;
+   bool found_into = false;
+
+   p->has_output = true;
+   out->merge = strcmp(name, "$merge") == 0;
+   if (!out->merge || !BSON_ITER_HOLDS_DOCUMENT(spec)) {
+      if (!out->merge && !BSON_ITER_HOLDS_UTF8(spec) && !BSON_ITER_HOLDS_DOCUMENT(spec)) {
+         return error_set(error, 16990, "$out only supports a string or object argument, not %s",
+                          update_util_type_name(bson_iter_type(spec)));
+      }
+      if (out->merge && !BSON_ITER_HOLDS_UTF8(spec)) {
+         return error_set(error, 51182,
+                          "$merge only supports a string or object argument, not %s",
+                          update_util_type_name(bson_iter_type(spec)));
+      }
+      if (!output_namespace(out, name, spec, error)) {
+         return false;
+      }
+   } else {
+      bson_iter_recurse(spec, &sub);
+      while (bson_iter_next(&sub)) {
+         const char *key = bson_iter_key(&sub);
+         const char *const *allowed = NULL;
+         size_t n_allowed = 0;
+         const char **dst = NULL;
+
+         if (strcmp(key, "into") == 0) {
+            if (!output_namespace(out, name, &sub, error)) {
+               return false;
+            }
+            found_into = true;
+            continue;
+         }
+         if (strcmp(key, "on") == 0) {
+            /* Only the default, matching on _id, is supported. */
+            if ((BSON_ITER_HOLDS_UTF8(&sub) && strcmp(bson_iter_utf8(&sub, NULL), "_id") == 0)) {
+               continue;
+            }
+            return error_set(error, FE_NotImplemented, "$merge 'on' other than _id is not supported");
+         }
+         if (strcmp(key, "let") == 0) {
+            continue; /* only used by a pipeline whenMatched, which is rejected below */
+         }
+         if (strcmp(key, "whenMatched") == 0) {
+            allowed = matched;
+            n_allowed = sizeof matched / sizeof matched[0];
+            dst = &out->when_matched;
+         } else if (strcmp(key, "whenNotMatched") == 0) {
+            allowed = not_matched;
+            n_allowed = sizeof not_matched / sizeof not_matched[0];
+            dst = &out->when_not_matched;
+         } else {
+            return error_set(error, 40415, "BSON field '$merge.%s' is an unknown field.", key);
+         }
+         if (BSON_ITER_HOLDS_ARRAY(&sub)) {
+            return error_set(error, FE_NotImplemented,
+                             "$merge with a pipeline for whenMatched is not supported");
+         }
+         if (!BSON_ITER_HOLDS_UTF8(&sub)) {
+            return error_set(error, FE_TypeMismatch,
+                             "BSON field '$merge.%s' is the wrong type '%s', expected type "
+                             "'string'",
+                             key, update_util_type_name(bson_iter_type(&sub)));
+         }
+         for (size_t i = 0; i < n_allowed && !*dst; i++) {
+            if (strcmp(allowed[i], bson_iter_utf8(&sub, NULL)) == 0) {
+               *dst = bson_strdup(allowed[i]);
+            }
+         }
+         if (!*dst) {
+            return error_set(error, FE_BadValue, "Enumeration value '%s' for field '$merge.%s' "
+                             "is not a valid value.",
+                             bson_iter_utf8(&sub, NULL), key);
+         }
+      }
+      if (!found_into) {
+         return error_set(error, 40414,
+                          "BSON field '$merge.into' is missing but a required field");
+      }
+   }
+   if (out->merge) {
+      if (!out->when_matched) {
+         out->when_matched = bson_strdup("merge");
+      }
+      if (!out->when_not_matched) {
+         out->when_not_matched = bson_strdup("insert");
+      }
+   }
+   return true;
+}
+
+/* A target collection: "coll" or {db: "db", coll: "coll"}. */
+static bool
+output_namespace(pipeline_output_t *out, const char *name, const bson_iter_t *spec,
+                 fe_error_t *error)
+{
+   bson_iter_t sub;
+
+   bson_free((char *) out->db);
+   bson_free((char *) out->coll);
+   out->db = out->coll = NULL;
+   if (BSON_ITER_HOLDS_UTF8(spec)) {
+      out->coll = bson_strdup(bson_iter_utf8(spec, NULL));
+   } else if (BSON_ITER_HOLDS_DOCUMENT(spec)) {
+      bson_iter_recurse(spec, &sub);
+      while (bson_iter_next(&sub)) {
+         const char *key = bson_iter_key(&sub);
+         const char **dst = strcmp(key, "db") == 0     ? &out->db
+                            : strcmp(key, "coll") == 0 ? &out->coll
+                                                       : NULL;
+         if (!dst) {
+            return error_set(error, 40415, "BSON field '%s.%s' is an unknown field.",
+                             out->merge ? "$merge.into" : "$out", key);
+         }
+         if (!BSON_ITER_HOLDS_UTF8(&sub)) {
+            return error_set(error, FE_TypeMismatch,
+                             "BSON field '%s.%s' is the wrong type '%s', expected type 'string'",
+                             out->merge ? "$merge.into" : "$out", key,
+                             update_util_type_name(bson_iter_type(&sub)));
+         }
+         bson_free((char *) *dst);
+         *dst = bson_strdup(bson_iter_utf8(&sub, NULL));
+      }
+   } else {
+      return error_set(error, 51178,
+                       "%s 'into' field must be either a string or an object, but found %s",
+                       name, update_util_type_name(bson_iter_type(spec)));
+   }
+   if (!out->coll || !*out->coll) {
+      return error_set(error, FE_InvalidNamespace, "Invalid %s target namespace", name);
+   }
+   return true;
+}
+
 static void
 stage_clear(stage_t *st)
 {
@@ -580,6 +828,13 @@ input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
 {
    *doc = NULL;
    if (i == 0) {
+      const fe_pipeline_t *p = run->pipeline;
+      if (p->source == PIPELINE_SOURCE_DOCUMENTS) {
+         if (run->documents_pos < p->n_documents) {
+            *doc = p->documents[run->documents_pos++];
+         }
+         return true;
+      }
       return run->next(run->next_ctx, doc, error);
    }
    return stage_next(run, i - 1, doc, error);

@@ -28,6 +28,12 @@ enum {
    /* Only the stages an update may use: $addFields/$set, $project, $unset,
     * $replaceRoot/$replaceWith. */
    PIPELINE_FOR_UPDATE = 1,
+   /* The caller writes the results of a final $out or $merge (pipeline_output()); without
+    * this flag those stages fail with 238 NotImplemented. */
+   PIPELINE_WITH_OUTPUT = 2,
+   /* The caller feeds the server's sessions to a pipeline starting with $listLocalSessions
+    * (pipeline_source()); without this flag that stage fails with 238 NotImplemented. */
+   PIPELINE_WITH_SESSIONS = 4,
 };
 
 /* Compiles stages (a BSON array of stage documents). let (nullable) holds variables,
@@ -54,6 +60,35 @@ bool pipeline_apply_one(const fe_pipeline_t *pipeline, const bson_t *doc, bson_t
  * while reading (the pipeline applies it again anyway). Borrowed; valid while the pipeline
  * lives. */
 const bson_t *pipeline_leading_match(const fe_pipeline_t *pipeline);
+
+/* Where a pipeline's input comes from, set by its first stage. */
+typedef enum pipeline_source {
+   PIPELINE_SOURCE_COLLECTION,     /* feed the collection's documents */
+   PIPELINE_SOURCE_DOCUMENTS,      /* $documents: the pipeline never calls next; run it as a
+                                    * database-level aggregate ({aggregate: 1}) */
+   PIPELINE_SOURCE_LOCAL_SESSIONS, /* $listLocalSessions: feed the server's sessions, one
+                                    * document each: {_id: {id: <UUID>, uid: <BinData>},
+                                    * lastUse: <date>} */
+} pipeline_source_t;
+
+pipeline_source_t pipeline_source(const fe_pipeline_t *pipeline);
+
+/* A final $out or $merge stage. The pipeline does not write: its results still go to emit,
+ * and the caller writes them to the target and answers with an empty cursor. $out replaces
+ * the target collection's contents with the results (created when missing); $merge writes
+ * each result matched by _id into the target: when_matched "merge" (merge the fields,
+ * default), "replace", "keepExisting" or "fail" (DuplicateKey 11000); when_not_matched
+ * "insert" (default), "discard" or "fail" (13113 MergeStageNoMatchingDocument). */
+typedef struct pipeline_output {
+   bool merge;                   /* $merge, else $out */
+   const char *db;               /* NULL: the command's database */
+   const char *coll;
+   const char *when_matched;     /* $merge only */
+   const char *when_not_matched; /* $merge only */
+} pipeline_output_t;
+
+/* The pipeline's $out or $merge, or NULL. Borrowed; valid while the pipeline lives. */
+const pipeline_output_t *pipeline_output(const fe_pipeline_t *pipeline);
 
 void pipeline_destroy(fe_pipeline_t *pipeline);
 

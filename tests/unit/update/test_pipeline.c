@@ -89,7 +89,7 @@ run_pipeline(const char *input, const char *stages, const char *let, int *pulled
    bson_iter_array(&iter, &len, &data);
    bson_init_static(&st_arr, data, len);
 
-   p = pipeline_compile(&st_arr, let_doc, 0, &error);
+   p = pipeline_compile(&st_arr, let_doc, PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, &error);
    if (!p) {
       result = bson_strdup_printf("error %d", error.code);
    } else {
@@ -376,6 +376,88 @@ test_leading_match(void **state)
    bson_destroy(stages);
 }
 
+/* Compiles stages (a JSON object {"0": stage, ...}); NULL with *error set on failure. */
+static fe_pipeline_t *
+compile_stages(const char *stages_json, fe_error_t *error)
+{
+   bson_t *stages = json(stages_json);
+   fe_pipeline_t *p =
+      pipeline_compile(stages, NULL, PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, error);
+   bson_destroy(stages);
+   return p;
+}
+
+/* Source stages ($documents, $listLocalSessions) and the final $out / $merge. */
+static void
+test_sources_and_outputs(void **state)
+{
+   fe_error_t error = {0};
+   fe_pipeline_t *p;
+   const pipeline_output_t *out;
+   int pulled = -1;
+   char *got;
+   (void) state;
+
+   /* $documents never reads the caller's input. */
+   got = run_pipeline(DOCS, "[{\"$documents\": [{\"x\": 1}, {\"x\": {\"$add\": [1, \"$$k\"]}}]}, "
+                            "{\"$match\": {\"x\": 2}}]",
+                      "{\"k\": 1}", &pulled);
+   assert_string_equal(got, "[{ \"x\" : 2 }]");
+   assert_int_equal(pulled, 0);
+   bson_free(got);
+   check(DOCS, "[{\"$limit\": 1}, {\"$documents\": []}]", "error 40602");
+   check(DOCS, "[{\"$documents\": [1]}]", "error 40228");
+   check(DOCS, "[{\"$documents\": 1}]", "error 5858203");
+
+   /* $listLocalSessions passes the caller's session documents through. */
+   p = compile_stages("{\"0\": {\"$listLocalSessions\": {}}, \"1\": {\"$limit\": 1}}", &error);
+   assert_non_null(p);
+   assert_int_equal(pipeline_source(p), PIPELINE_SOURCE_LOCAL_SESSIONS);
+   assert_null(pipeline_output(p));
+   pipeline_destroy(p);
+   check_full(DOCS, "[{\"$listLocalSessions\": {}}, {\"$limit\": 1}, {\"$project\": {\"_id\": 1}}]",
+              NULL, "[{\"_id\": 1}]");
+
+   /* $out and $merge: kept for the caller, results still emitted. */
+   check(DOCS, "[{\"$match\": {\"_id\": {\"$gt\": 3}}}, {\"$out\": \"other\"}]",
+         "[{\"_id\": 4, \"item\": \"c\", \"qty\": 7, \"price\": 1.5}]");
+   p = compile_stages("{\"0\": {\"$out\": {\"db\": \"d\", \"coll\": \"c\"}}}", &error);
+   assert_non_null(p);
+   assert_int_equal(pipeline_source(p), PIPELINE_SOURCE_COLLECTION);
+   out = pipeline_output(p);
+   assert_non_null(out);
+   assert_false(out->merge);
+   assert_string_equal(out->db, "d");
+   assert_string_equal(out->coll, "c");
+   pipeline_destroy(p);
+   p = compile_stages("{\"0\": {\"$merge\": {\"into\": \"t\", \"whenMatched\": \"fail\"}}}", &error);
+   assert_non_null(p);
+   out = pipeline_output(p);
+   assert_true(out->merge);
+   assert_null(out->db);
+   assert_string_equal(out->coll, "t");
+   assert_string_equal(out->when_matched, "fail");
+   assert_string_equal(out->when_not_matched, "insert");
+   pipeline_destroy(p);
+   check(DOCS, "[{\"$out\": \"x\"}, {\"$limit\": 1}]", "error 40601");
+   check(DOCS, "[{\"$merge\": \"x\"}, {\"$limit\": 1}]", "error 40601");
+   check(DOCS, "[{\"$out\": 1}]", "error 16990");
+   check(DOCS, "[{\"$merge\": {\"whenMatched\": \"fail\"}}]", "error 40414");
+   check(DOCS, "[{\"$merge\": {\"into\": \"x\", \"whenMatched\": \"nope\"}}]", "error 2");
+   check(DOCS, "[{\"$merge\": {\"into\": \"x\", \"bogus\": 1}}]", "error 40415");
+   /* Callers that cannot write or list sessions do not ask for these stages. */
+   {
+      bson_t *stages = json("{\"0\": {\"$out\": \"x\"}}");
+      assert_null(pipeline_compile(stages, NULL, 0, &error));
+      assert_int_equal(error.code, 238);
+      bson_destroy(stages);
+      stages = json("{\"0\": {\"$listLocalSessions\": {}}}");
+      assert_null(pipeline_compile(stages, NULL, 0, &error));
+      assert_int_equal(error.code, 238);
+      bson_destroy(stages);
+   }
+}
+
 static char *
 update_with_pipeline_let(const char *doc_json, const char *stages_json, const char *let_json)
 {
@@ -507,6 +589,7 @@ main(void)
       cmocka_unit_test(test_count_sort_by_count), cmocka_unit_test(test_unwind),
       cmocka_unit_test(test_stages_and_let),   cmocka_unit_test(test_leading_match),
       cmocka_unit_test(test_update_pipeline),  cmocka_unit_test(test_update_let),
+      cmocka_unit_test(test_sources_and_outputs),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }
