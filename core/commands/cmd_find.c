@@ -16,6 +16,7 @@ typedef struct find_args {
    bson_t filter;
    bson_t sort;
    bson_t projection;
+   bson_t let;
    int64_t skip;
    int64_t limit;
    int64_t batch_size;
@@ -52,7 +53,8 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
       goto done;
    }
    write_ops_store(ctx, collection, &store);
-   if (!(filter = filter_compile(&args.filter, error))) {
+   if (!(filter = filter_compile_with_let(&args.filter, bson_empty(&args.let) ? NULL : &args.let,
+                                          error))) {
       goto done;
    }
    if (!bson_empty(&args.projection) && !(projection = projection_compile(&args.projection, error))) {
@@ -246,6 +248,7 @@ parse_find_args(const fe_ctx_t *ctx, find_args_t *args, fe_error_t *error)
    if (!args_document(ctx->command, "filter", &args->filter, NULL, error) ||
        !args_document(ctx->command, "sort", &args->sort, NULL, error) ||
        !args_document(ctx->command, "projection", &args->projection, NULL, error) ||
+       !args_document(ctx->command, "let", &args->let, NULL, error) ||
        !args_int64(ctx->command, "skip", &args->skip, error) ||
        !args_int64(ctx->command, "limit", &args->limit, error) ||
        !args_int64(ctx->command, "batchSize", &args->batch_size, error) ||

@@ -8,6 +8,7 @@
 #include "commands/args.h"
 #include "commands/handlers.h"
 #include "commands/write_ops.h"
+#include "query/expr.h"
 #include "wire/header.h"
 
 static bool statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items,
@@ -118,6 +119,7 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
    int64_t matched = 0;
    int64_t modified = 0;
    bson_t upserted = BSON_INITIALIZER;
+   bson_t let;
    uint32_t upserted_count = 0;
    bson_t write_errors = BSON_INITIALIZER;
    uint32_t error_count = 0;
@@ -125,6 +127,7 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
 
    if (!args_collection(ctx, &collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
+       !args_document(ctx->command, "let", &let, NULL, error) ||
        !statements(ctx, "updates", &items, &count, error) ||
        !check_statement_fields(&items, "update.updates", update_fields, error)) {
       goto done;
@@ -135,7 +138,8 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
       fe_update_statement_t statement;
       fe_update_result_t result;
       bson_t item;
-      bson_t q, u, array_filters;
+      bson_t q, u, array_filters, constants;
+      bson_t merged_let;
       const uint8_t *data;
       uint32_t len;
       bool item_ok;
@@ -145,6 +149,7 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
       bson_init(&q);
       bson_init(&u);
       bson_init(&array_filters);
+      bson_init(&merged_let);
       if (!BSON_ITER_HOLDS_DOCUMENT(&items)) {
          item_ok = error_set(&item_error, FE_TypeMismatch, "update statement must be an object");
       } else {
@@ -152,8 +157,17 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
          bson_init_static(&item, data, len);
          item_ok = parse_update_statement(&item, &statement, &q, &u, &array_filters,
                                           &item_error) &&
-                   write_ops_update(&store, &statement, &result, &item_error);
+                   args_document(&item, "c", &constants, NULL, &item_error);
+         if (item_ok) {
+            /* The statement's constants override the command's let. */
+            bson_destroy(&merged_let);
+            expr_let_merge(bson_empty(&let) ? NULL : &let,
+                           bson_empty(&constants) ? NULL : &constants, &merged_let);
+            statement.let = bson_empty(&merged_let) ? NULL : &merged_let;
+            item_ok = write_ops_update(&store, &statement, &result, &item_error);
+         }
       }
+      bson_destroy(&merged_let);
       if (item_ok) {
          matched += result.matched;
          modified += result.modified;
@@ -206,12 +220,14 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
    uint32_t count = 0;
    bool ordered = true;
    int64_t deleted_total = 0;
+   bson_t let;
    bson_t write_errors = BSON_INITIALIZER;
    uint32_t error_count = 0;
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
+       !args_document(ctx->command, "let", &let, NULL, error) ||
        !statements(ctx, "deletes", &items, &count, error) ||
        !check_statement_fields(&items, "delete.deletes", delete_fields, error)) {
       goto done;
@@ -246,8 +262,8 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
                          "The limit field in delete objects must be 0 or 1. Got %lld",
                          (long long) limit);
             } else {
-               item_ok = write_ops_delete(&store, &q, NULL, limit == 0, &deleted, NULL,
-                                          &item_error);
+               item_ok = write_ops_delete(&store, &q, NULL, bson_empty(&let) ? NULL : &let,
+                                          limit == 0, &deleted, NULL, &item_error);
             }
          }
       }
@@ -277,7 +293,7 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
 {
    const char *collection;
    fe_store_t store;
-   bson_t query, sort, fields, update, array_filters;
+   bson_t query, sort, fields, update, array_filters, let;
    bool has_update = false;
    bool has_fields = false;
    bool remove = false;
@@ -300,6 +316,7 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
        !args_document(ctx->command, "sort", &sort, NULL, error) ||
        !args_document(ctx->command, "fields", &fields, &has_fields, error) ||
        !args_array(ctx->command, "arrayFilters", &array_filters, NULL, error) ||
+       !args_document(ctx->command, "let", &let, NULL, error) ||
        !args_bool(ctx->command, "remove", &remove, error) ||
        !args_bool(ctx->command, "new", &return_new, error) ||
        !args_bool(ctx->command, "upsert", &upsert, error)) {
@@ -347,7 +364,8 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
    BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "lastErrorObject", &last_error);
    if (remove) {
       int64_t deleted = 0;
-      if (!write_ops_delete(&store, &query, &sort, false, &deleted, &removed, error)) {
+      if (!write_ops_delete(&store, &query, &sort, bson_empty(&let) ? NULL : &let, false, &deleted,
+                            &removed, error)) {
          bson_append_document_end(ctx->reply, &last_error);
          goto done;
       }
@@ -361,6 +379,7 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
                                BSON_ITER_HOLDS_ARRAY(&iter),
          .array_filters = bson_empty(&array_filters) ? NULL : &array_filters,
          .sort = &sort,
+         .let = bson_empty(&let) ? NULL : &let,
          .multi = false,
          .upsert = upsert,
          .want_documents = true,

@@ -115,12 +115,12 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
 
    memset(result, 0, sizeof *result);
    bson_init(&result->upserted_id);
-   filter = filter_compile(statement->filter, error);
+   filter = filter_compile_with_let(statement->filter, statement->let, error);
    if (!filter) {
       goto done;
    }
-   update = update_compile(statement->update, statement->update_is_pipeline,
-                           statement->array_filters, error);
+   update = update_compile_with_let(statement->update, statement->update_is_pipeline,
+                                    statement->array_filters, statement->let, error);
    if (!update) {
       goto done;
    }
@@ -178,7 +178,8 @@ write_ops_result_destroy(fe_update_result_t *result)
 
 bool
 write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_t *sort_spec,
-                 bool multi, int64_t *deleted, bson_t **removed, fe_error_t *error)
+                 const bson_t *let, bool multi, int64_t *deleted, bson_t **removed,
+                 fe_error_t *error)
 {
    fe_filter_t *filter = NULL;
    fe_sort_t *sort = NULL;
@@ -190,7 +191,7 @@ write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_
    if (removed) {
       *removed = NULL;
    }
-   filter = filter_compile(filter_spec, error);
+   filter = filter_compile_with_let(filter_spec, let, error);
    if (!filter) {
       goto done;
    }

@@ -26,6 +26,7 @@ typedef struct fe_update_statement {
    bool update_is_pipeline;
    const bson_t *array_filters; /* borrowed; NULL for none */
    const bson_t *sort;          /* borrowed; NULL for none (findAndModify) */
+   const bson_t *let;           /* borrowed; variables for $expr and pipelines, or NULL */
    bool multi;
    bool upsert;
    bool want_documents; /* keep the document before and after (findAndModify) */
@@ -48,10 +49,11 @@ bool write_ops_update(const fe_store_t *store, const fe_update_statement_t *stat
 void write_ops_result_destroy(fe_update_result_t *result);
 
 /* Deletes the documents matching filter: at most one when !multi, the first in sort order
- * (sort nullable). *deleted counts them; *removed (nullable) receives the deleted document
+ * (sort nullable); let (nullable) holds the command's variables. *deleted counts them; *removed (nullable) receives the deleted document
  * when one was (owned by the caller). */
 bool write_ops_delete(const fe_store_t *store, const bson_t *filter, const bson_t *sort,
-                      bool multi, int64_t *deleted, bson_t **removed, fe_error_t *error);
+                      const bson_t *let, bool multi, int64_t *deleted, bson_t **removed,
+                      fe_error_t *error);
 
 /* Appends one writeErrors element {index, code, codeName, errmsg[, keyPattern, keyValue]}. */
 void write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
