@@ -160,7 +160,7 @@ class TestDurability(unittest.TestCase):
         big_msg = wire.op_msg({'insert': 'term_big', '$db': DB}, [('documents', docs)])
         time.sleep(1.0)
         big.send(big_msg)
-        time.sleep(0.05)
+        time.sleep(0.15)
         srv.signal(signal.SIGTERM)
         code = srv.wait_exit(60)
         hung = w.join()
@@ -169,6 +169,9 @@ class TestDurability(unittest.TestCase):
         finally:
             big.close()
         srv.check_log()
+        print('\n  SIGTERM: %d writes acknowledged; in-flight batch %s' % (
+            len(w.acked), 'closed' if big_reply == 'closed' else big_reply.doc),
+            end=' ', flush=True)
         self.assertEqual(code, 0, 'exit status after SIGTERM\n' + srv.log_tail())
         self.assertEqual(hung, [])
         self.assertEqual(w.problems, [])
@@ -193,6 +196,32 @@ class TestDurability(unittest.TestCase):
             else:
                 # An error reply (e.g. 91 ShutdownInProgress) is acceptable: n says how much.
                 self.assertEqual(len(big_ids), r.get('n', 0))
+
+    def test_sigterm_completes_inflight_batch(self):
+        # No other load: the batch is surely being executed when the signal arrives (it takes
+        # longer than the pause), so it must finish and be answered before the server exits.
+        srv = self.server
+        srv.start()
+        docs = [{'_id': i, 'v': 'x' * 20} for i in range(20000)]
+        with srv.conn(timeout=120) as conn:
+            conn.send(wire.op_msg({'insert': 'inflight', '$db': DB}, [('documents', docs)],
+                                  request_id=9001))
+            time.sleep(0.3)
+            srv.signal(signal.SIGTERM)
+            out = wire.outcome(conn, timeout=60)
+        code = srv.wait_exit(60)
+        srv.check_log()
+        self.assertEqual(code, 0)
+        self.assertNotEqual(out, 'closed', 'in-flight insert dropped without a reply')
+        self.assertEqual(out.response_to, 9001)
+        self.assertEqual((out.doc.get('ok'), out.doc.get('n')), (1, len(docs)), out.doc)
+        if harness.backend_is_persistent():
+            srv.start()
+            client = srv.client()
+            try:
+                self.assertEqual(client[DB].inflight.count_documents({}), len(docs))
+            finally:
+                client.close()
 
     def test_sigterm_idle_exits_zero(self):
         srv = self.server
