@@ -163,7 +163,7 @@ cmd_list_collections(fe_ctx_t *ctx, fe_error_t *error)
       }
       docs[count++] = entry;
    }
-   cursor = cursor_new(ctx->db, "$cmd.listCollections", 0);
+   cursor = cursor_new(ctx->db, "$cmd.listCollections");
    if (!cursor) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;
@@ -409,7 +409,7 @@ cmd_list_indexes(fe_ctx_t *ctx, fe_error_t *error)
    }
    /* Every collection has its unique _id index; secondary indexes are not supported yet. */
    docs = calloc(1, sizeof *docs);
-   cursor = cursor_new(ctx->db, collection, 0);
+   cursor = cursor_new(ctx->db, collection);
    if (!docs || !cursor) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;

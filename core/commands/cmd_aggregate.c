@@ -108,7 +108,7 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    if (!pipeline_run(pipeline, pull, &source, collect, &sink, error)) {
       goto done;
    }
-   cursor = cursor_new(ctx->db, collection ? collection : "$cmd.aggregate", 0);
+   cursor = cursor_new(ctx->db, collection ? collection : "$cmd.aggregate");
    if (!cursor) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;

@@ -68,7 +68,7 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
          natural = 0;
       }
    }
-   cursor = cursor_new(ctx->db, collection, ctx->conn ? 0 : 0);
+   cursor = cursor_new(ctx->db, collection);
    if (!cursor) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;
@@ -137,7 +137,7 @@ cmd_count(fe_ctx_t *ctx, fe_error_t *error)
    if (!(filter = filter_compile(&query, error))) {
       goto done;
    }
-   cursor = cursor_new(ctx->db, collection, 0);
+   cursor = cursor_new(ctx->db, collection);
    if (!cursor) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;

@@ -15,12 +15,11 @@ static bool next_from_backend(fe_cursor_t *cursor, bson_t **doc, fe_error_t *err
 static fe_cursor_t *unlink_cursor(fe_cursor_registry_t *registry, int64_t id);
 
 fe_cursor_t *
-cursor_new(const char *db, const char *collection, int64_t connection_id)
+cursor_new(const char *db, const char *collection)
 {
    fe_cursor_t *cursor = calloc(1, sizeof *cursor);
    if (cursor) {
       snprintf(cursor->ns, sizeof cursor->ns, "%s.%s", db, collection);
-      cursor->connection_id = connection_id;
       cursor->last_used = time(NULL);
    }
    return cursor;

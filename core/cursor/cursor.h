@@ -30,7 +30,6 @@ typedef struct fe_plan fe_plan_t;
 typedef struct fe_cursor {
    int64_t id;             /* 0 until registered */
    char ns[512];           /* "db.collection", as replies name it */
-   int64_t connection_id;  /* the connection that opened it */
    uint8_t lsid[16];       /* the logical session that opened it, if has_lsid */
    bool has_lsid;
    time_t last_used;
@@ -65,7 +64,7 @@ typedef struct fe_cursor_registry {
 } fe_cursor_registry_t;
 
 /* A new, empty cursor over namespace ns. Owned by the caller until registered. */
-fe_cursor_t *cursor_new(const char *db, const char *collection, int64_t connection_id);
+fe_cursor_t *cursor_new(const char *db, const char *collection);
 
 /* Takes ownership of docs (and each document) as the cursor's source. */
 void cursor_set_documents(fe_cursor_t *cursor, bson_t **docs, size_t count);
