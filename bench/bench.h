@@ -84,6 +84,10 @@ typedef struct bench_result {
    double docs_per_s;
    double p50_us;
    double p99_us;
+   /* CPU time per operation (user + system), when measured: of the server process and of
+    * this process (the clients); -1 when not. */
+   double server_cpu_us;
+   double client_cpu_us;
    char error[BENCH_ERR_SIZE];
 } bench_result_t;
 
@@ -114,6 +118,10 @@ void bench_util_run_cell(const bench_engine_t *engine, bench_cell_shared_t *shar
 
 /* The resident set of process pid in kB (VmRSS), -1 when unreadable. */
 long bench_util_rss_kb(long pid);
+/* CPU time (user + system) process pid has used, in microseconds; -1 when unreadable. */
+double bench_util_cpu_us(long pid);
+/* CPU time this process has used, in microseconds. */
+double bench_util_self_cpu_us(void);
 
 /* ---- bench_sqlite.c: raw SQLite, the same storage work as the SQLite backend ---- */
 

@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -124,7 +126,9 @@ static bool run_memory(const options_t *o, mongoc_client_pool_t *pool, const mon
 static bool load_main(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *uri,
                       report_t *r, char *err);
 static void run_cells(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *uri,
-                      void *raw, int echo_port, report_t *r);
+                      void *raw, int echo_port, pid_t server_pid, report_t *r);
+static void run_measured(const bench_engine_t *engine, bench_cell_shared_t *shared, int threads,
+                         pid_t server_pid, bench_result_t *out);
 static void print_cell(const char *who, bench_workload_t w, const bench_result_t *res);
 
 /* ---- output ---- */
@@ -225,7 +229,7 @@ main(int argc, char **argv)
       }
       r->raw_load_s = (double) (bench_util_now_ns() - t0) / 1e9;
    }
-   run_cells(&o, pool, uri, raw, echo_port, r);
+   run_cells(&o, pool, uri, raw, echo_port, server_pid, r);
    r->rss_end_kb = bench_util_rss_kb(server_pid);
    write_markdown(&o, r);
    write_dat(&o, r);
@@ -419,6 +423,23 @@ prepare_dir(const char *dir, char *err)
    return true;
 }
 
+/* True when something already accepts connections on the port: a ferretd started there
+ * would fail to bind while the benchmark measured that other server. */
+static bool
+port_in_use(int port)
+{
+   struct sockaddr_in addr = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                              .sin_port = htons((uint16_t) port)};
+   int fd = socket(AF_INET, SOCK_STREAM, 0);
+   bool used = fd >= 0 && connect(fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+
+   if (fd >= 0) {
+      close(fd);
+   }
+   return used;
+}
+
 static pid_t
 server_start(const options_t *o, char *err)
 {
@@ -427,6 +448,10 @@ server_start(const options_t *o, char *err)
    FILE *f;
    pid_t pid;
 
+   if (port_in_use(o->port)) {
+      bench_util_fail(err, "port %d is in use; choose another with --port", o->port);
+      return -1;
+   }
    if (!prepare_dir(o->work_dir, err)) {
       return -1;
    }
@@ -842,7 +867,7 @@ load_main(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *ur
 
 static void
 run_cells(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *uri, void *raw,
-          int echo_port, report_t *r)
+          int echo_port, pid_t server_pid, report_t *r)
 {
    const bench_engine_t *raw_engine =
       o->backend == BACKEND_SQLITE ? &bench_sqlite_engine : &bench_pg_engine;
@@ -867,12 +892,12 @@ run_cells(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *ur
             continue;
          }
          atomic_store(&shared.next_id, 0);
-         bench_util_run_cell(&server_engine, &shared, clients, &r->server[w][c]);
+         run_measured(&server_engine, &shared, clients, server_pid, &r->server[w][c]);
          print_cell("ferretd", w, &r->server[w][c]);
 
          if (w == BENCH_PING) {
             shared.engine = &server_target;
-            bench_util_run_cell(&bench_net_engine, &shared, clients, &r->anchor[w][c]);
+            run_measured(&bench_net_engine, &shared, clients, server_pid, &r->anchor[w][c]);
             print_cell("raw-wire ping", w, &r->anchor[w][c]);
             shared.engine = &echo_target;
             bench_util_run_cell(&bench_net_engine, &shared, clients, &r->echo[c]);
@@ -909,13 +934,35 @@ run_cells(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *ur
    }
 }
 
+/* A cell against ferretd, with the CPU per operation on each side of the socket: what the
+ * server spends, and what the clients (libmongoc, building documents) take from the same
+ * cores. */
+static void
+run_measured(const bench_engine_t *engine, bench_cell_shared_t *shared, int threads,
+             pid_t server_pid, bench_result_t *out)
+{
+   double server0 = bench_util_cpu_us(server_pid);
+   double self0 = bench_util_self_cpu_us();
+
+   bench_util_run_cell(engine, shared, threads, out);
+   if (out->ops > 0 && server0 >= 0) {
+      out->server_cpu_us = (bench_util_cpu_us(server_pid) - server0) / (double) out->ops;
+      out->client_cpu_us = (bench_util_self_cpu_us() - self0) / (double) out->ops;
+   }
+}
+
 static void
 print_cell(const char *who, bench_workload_t w, const bench_result_t *res)
 {
    fprintf(stderr, "bench: %-14s %-20s %3d threads: %10.1f ops/s %12.1f docs/s p50 %8.1f us"
-                   " p99 %9.1f us%s%s\n",
+                   " p99 %9.1f us",
            who, workload_names[w], res->threads, res->ops_per_s, res->docs_per_s, res->p50_us,
-           res->p99_us, res->failed ? "  FAILED: " : "", res->failed ? res->error : "");
+           res->p99_us);
+   if (res->server_cpu_us >= 0) {
+      fprintf(stderr, " cpu/op server %.1f us client %.1f us", res->server_cpu_us,
+              res->client_cpu_us);
+   }
+   fprintf(stderr, "%s%s\n", res->failed ? "  FAILED: " : "", res->failed ? res->error : "");
 }
 
 /* ---- output ---- */
@@ -959,6 +1006,11 @@ md_row(FILE *f, const char *workload, int clients, const bench_result_t *s,
    fmt_num(p99, sizeof p99, s->p99_us);
    fprintf(f, "| %s | %d | %s | %s | %s | %s |", workload, clients, ops, docs ? dps : "", p50,
            p99);
+   if (s->server_cpu_us >= 0) {
+      fprintf(f, " %.1f | %.1f |", s->server_cpu_us, s->client_cpu_us);
+   } else {
+      fprintf(f, " | |");
+   }
    if (a && a->ran) {
       double as = docs ? a->docs_per_s : a->ops_per_s;
       double ss = docs ? s->docs_per_s : s->ops_per_s;
@@ -1025,10 +1077,13 @@ write_markdown(const options_t *o, const report_t *r)
    fprintf(f, "### Workloads\n\n"
               "Ratio = ferretd throughput / anchor throughput (docs/s for insertMany and the "
               "scan); p50 ratio = ferretd p50 / anchor p50. The anchor runs min(clients, "
-              "workers) threads: the server never runs more storage calls at once.\n\n");
-   fprintf(f, "| workload | clients | ops/s | docs/s | p50 µs | p99 µs | anchor (threads) | "
-              "anchor ops/s | anchor p50 µs | ratio | p50 ratio |\n");
-   fprintf(f, "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
+              "workers) threads: the server never runs more storage calls at once. CPU µs/op: "
+              "user + system time of the ferretd process, and of the benchmark process (the "
+              "mongoc clients), divided by the cell's operations; both share the same cores.\n\n");
+   fprintf(f, "| workload | clients | ops/s | docs/s | p50 µs | p99 µs | ferretd CPU µs/op | "
+              "client CPU µs/op | anchor (threads) | anchor ops/s | anchor p50 µs | ratio | "
+              "p50 ratio |\n");
+   fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
    for (size_t k = 0; k < sizeof run_order / sizeof run_order[0]; k++) {
       bench_workload_t w = run_order[k];
       bool docs = w == BENCH_INSERT_MANY || w == BENCH_SCAN;

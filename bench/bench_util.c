@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bson/idkey.h"
 
@@ -27,14 +29,14 @@ typedef struct cell_thread {
    uint64_t ops;
    uint64_t docs;
    uint64_t end_ns;
-   uint32_t *lat_ns;                /* owned; one latency per operation, capped at 4.29 s */
+   uint64_t *lat_ns;                /* owned; one latency per operation */
    size_t lat_count;
    size_t lat_capacity;
    char error[BENCH_ERR_SIZE];
 } cell_thread_t;
 
 static void *cell_thread_main(void *arg);
-static int compare_u32(const void *a, const void *b);
+static int compare_u64(const void *a, const void *b);
 
 uint64_t
 bench_util_now_ns(void)
@@ -150,6 +152,44 @@ bench_util_rss_kb(long pid)
    return kb;
 }
 
+double
+bench_util_cpu_us(long pid)
+{
+   char path[64];
+   char buf[1024];
+   unsigned long utime = 0, stime = 0;
+   const char *p;
+   size_t n;
+   FILE *f;
+
+   snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+   f = fopen(path, "r");
+   if (!f) {
+      return -1;
+   }
+   n = fread(buf, 1, sizeof buf - 1, f);
+   fclose(f);
+   buf[n] = '\0';
+   /* The command name may hold spaces; the fields after it are fixed: utime is the 12th and
+    * stime the 13th after the state. */
+   p = strrchr(buf, ')');
+   if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                    &stime) != 2) {
+      return -1;
+   }
+   return (double) (utime + stime) * 1e6 / (double) sysconf(_SC_CLK_TCK);
+}
+
+double
+bench_util_self_cpu_us(void)
+{
+   struct rusage ru;
+
+   getrusage(RUSAGE_SELF, &ru);
+   return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+          (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 void
 bench_util_run_cell(const bench_engine_t *engine, bench_cell_shared_t *shared, int threads,
                     bench_result_t *out)
@@ -158,12 +198,14 @@ bench_util_run_cell(const bench_engine_t *engine, bench_cell_shared_t *shared, i
    pthread_barrier_t ready, go;
    uint64_t deadline_ns = 0;
    uint64_t start_ns, end_ns = 0;
-   uint32_t *all = NULL;
+   uint64_t *all = NULL;
    size_t total_lat = 0;
    int started = 0;
 
    memset(out, 0, sizeof *out);
    out->threads = threads;
+   out->server_cpu_us = -1;
+   out->client_cpu_us = -1;
    if (!t) {
       bench_util_fail(out->error, "out of memory");
       out->failed = true;
@@ -221,9 +263,9 @@ bench_util_run_cell(const bench_engine_t *engine, bench_cell_shared_t *shared, i
          memcpy(all + n, t[i].lat_ns, t[i].lat_count * sizeof *all);
          n += t[i].lat_count;
       }
-      qsort(all, n, sizeof *all, compare_u32);
-      out->p50_us = all[(n - 1) * 50 / 100] / 1e3;
-      out->p99_us = all[(n - 1) * 99 / 100] / 1e3;
+      qsort(all, n, sizeof *all, compare_u64);
+      out->p50_us = (double) all[(n - 1) * 50 / 100] / 1e3;
+      out->p99_us = (double) all[(n - 1) * 99 / 100] / 1e3;
    }
    free(all);
    for (int i = 0; i < threads; i++) {
@@ -260,7 +302,7 @@ cell_thread_main(void *arg)
       after = bench_util_now_ns();
       if (t->lat_count == t->lat_capacity) {
          size_t capacity = t->lat_capacity ? t->lat_capacity * 2 : 4096;
-         uint32_t *lat = realloc(t->lat_ns, capacity * sizeof *lat);
+         uint64_t *lat = realloc(t->lat_ns, capacity * sizeof *lat);
          if (!lat) {
             bench_util_fail(t->error, "out of memory");
             t->failed = true;
@@ -269,8 +311,7 @@ cell_thread_main(void *arg)
          t->lat_ns = lat;
          t->lat_capacity = capacity;
       }
-      t->lat_ns[t->lat_count++] =
-         after - before > UINT32_MAX ? UINT32_MAX : (uint32_t) (after - before);
+      t->lat_ns[t->lat_count++] = after - before;
       t->ops++;
       t->docs += docs;
    }
@@ -280,10 +321,10 @@ cell_thread_main(void *arg)
 }
 
 static int
-compare_u32(const void *a, const void *b)
+compare_u64(const void *a, const void *b)
 {
-   uint32_t x = *(const uint32_t *) a;
-   uint32_t y = *(const uint32_t *) b;
+   uint64_t x = *(const uint64_t *) a;
+   uint64_t y = *(const uint64_t *) b;
 
    return x < y ? -1 : x > y;
 }

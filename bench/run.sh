@@ -9,7 +9,7 @@
 #                           on 2 cores)
 #   QUICK=1 bench/run.sh    the same cells on small sizes, 1 s each (about 3 minutes)
 #
-# Environment: BACKENDS ("sqlite postgres"), SYNCHRONOUS (normal), CLIENTS (1,4,16,64),
+# Environment: BACKENDS ("sqlite postgres"), PORT (27950), SYNCHRONOUS (normal), CLIENTS (1,4,16,64),
 # CELL_SECONDS, MAIN_DOCS, MEM_DOCS, MEM_OPS, WORKERS (nproc), BENCH_BUILD_DIR (build-bench
 # in the source tree), BENCH_SOURCE_DIR (the tree to build; this checkout by default),
 # BENCH_WORK_DIR (a scratch directory under /tmp), RESULTS_DIR (bench/results).
@@ -84,7 +84,9 @@ fsync_rate() {
 cpu_model=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 mem_total=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 disk=$(df -hT "$WORK" | awk 'NR == 2 { print $1 " (" $2 ", " $3 ")" }')
-rota=$(lsblk -dno ROTA "$(df "$WORK" | awk 'NR == 2 { print $1 }')" 2>/dev/null || echo "?")
+rota=$(lsblk -dno ROTA "$(df "$WORK" | awk 'NR == 2 { print $1 }')" 2>/dev/null | tr -d ' ' || echo "?")
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+pg_version=$("$pg_bin/postgres" --version 2>/dev/null || echo "?")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 fsync_per_s=$(fsync_rate)
 
@@ -101,7 +103,7 @@ for backend in $BACKENDS; do
       extra=(--conninfo "$conninfo")
    fi
    note "benchmarking $backend"
-   "$BUILD/bench/bench_server" --ferretd "$BUILD/core/ferretd" \
+   "$BUILD/bench/bench_server" --port "${PORT:-27950}" --ferretd "$BUILD/core/ferretd" \
       --plugin-dir "$BUILD/plugins/$backend" --backend "$backend" "${extra[@]}" \
       --synchronous "$SYNCHRONOUS" --work-dir "$WORK/$backend" --workers "$WORKERS" \
       --clients "$CLIENTS" --seconds "$CELL_SECONDS" --main-docs "$MAIN_DOCS" \
@@ -136,7 +138,7 @@ gnuplot -e "sq='$sq_dat'; pg='$pg_dat'; out='$out_png'" "$HERE/plot.gp"
    echo "| disk | $disk, rotational: $rota; $fsync_per_s synchronous 4 kB writes/s |"
    echo "| load average before / after | $load_before / $load_after |"
    echo "| SQLite | $(pkg-config --modversion sqlite3) |"
-   echo "| PostgreSQL | $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 | xargs -r -I{} {}/postgres --version) (test cluster of tests/support/pg_cluster.sh: fsync off) |"
+   echo "| PostgreSQL | $pg_version (test cluster of tests/support/pg_cluster.sh: fsync off) |"
    echo "| libmongoc | $(pkg-config --modversion libmongoc-1.0) |"
    echo "| source built | $SRC ($(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "snapshot of ${BENCH_SNAPSHOT_OF:-?}")) |"
    echo "| run | $VARIANT: $CELL_SECONDS s per cell, clients $CLIENTS, $WORKERS ferretd workers, SQLite synchronous = $SYNCHRONOUS |"
