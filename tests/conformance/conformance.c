@@ -1598,8 +1598,9 @@ add_config(char *arg)
       return false;
    }
    *eq = '\0';
-   config_items[config_count++] = (ferret_config_item_t){arg, eq + 1, "conformance arguments",
-                                                         (uint32_t) config_count};
+   config_items[config_count] = (ferret_config_item_t){arg, eq + 1, "conformance arguments",
+                                                       (uint32_t) config_count + 1};
+   config_count++;
    return true;
 }
 
