@@ -3,9 +3,16 @@
  *
  * The pipeline pulls documents straight from a backend cursor; its leading $match is offered
  * to the backend as the query, so a pushed-down _id lookup serves aggregations too.
+ *
+ * A final $out or $merge is written here, after the pipeline has run and its input cursor is
+ * closed: the results are collected first, so a pipeline may read and write one collection
+ * without seeing its own writes, and no backend read statement is open while tables are
+ * created, renamed or dropped. $out fills a temporary collection and renames it over the
+ * target, so readers see the old contents or the new, never a half-written target.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/generic.h"
 #include "backend/pushdown.h"
@@ -13,12 +20,22 @@
 #include "commands/handlers.h"
 #include "commands/write_ops.h"
 #include "query/aggregate/pipeline.h"
+#include "wire/header.h"
 
 typedef struct source {
    const fe_store_t *store;
-   ferret_cursor_t *cursor; /* NULL: no input (a collectionless aggregate) */
+   ferret_cursor_t *cursor; /* NULL: no backend input (a collectionless aggregate) */
    bson_t current;          /* a static view of the last document read */
+   bson_t *const *docs;     /* borrowed; the input when there is no cursor ($listLocalSessions) */
+   size_t doc_count;
+   size_t doc_pos;
 } source_t;
+
+/* How many documents $out hands the backend per insert call. */
+#define OUT_INSERT_BATCH 1000
+
+/* How often $merge retries one document whose target changed under it. */
+#define MERGE_MAX_ATTEMPTS 100
 
 typedef struct sink {
    bson_t **docs;
@@ -30,7 +47,23 @@ static bool pull(void *ctx, const bson_t **doc, fe_error_t *error);
 static bool collect(void *ctx, const bson_t *doc, fe_error_t *error);
 static bool explain_plan(fe_ctx_t *ctx, const char *collection, const bson_t *filter,
                          fe_error_t *error);
-static void copy_backend_plan(void *ctx, const uint8_t *bson, size_t len);
+/* Copies a BSON document handed to a backend callback into the bson_t *ctx. */
+static void copy_document(void *ctx, const uint8_t *bson, size_t len);
+
+/* $out and $merge */
+static bool output_store(fe_ctx_t *ctx, const pipeline_output_t *output, fe_store_t *target,
+                         fe_error_t *error);
+static bool write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs,
+                      size_t count, fe_error_t *error);
+static bool write_merge(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs,
+                        size_t count, fe_error_t *error);
+static bool merge_one(fe_ctx_t *ctx, const fe_store_t *target, const pipeline_output_t *output,
+                      const bson_t *doc, fe_error_t *error);
+static void merge_fields(const bson_t *current, const bson_t *doc, bson_t *out);
+static bool is_capped(const bson_t *options);
+
+/* $listLocalSessions */
+static bool local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error);
 
 bool
 cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
@@ -51,6 +84,9 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    ferret_error_t backend_error = {0};
    ferret_status_t status;
    const bson_t *leading;
+   const pipeline_output_t *output;
+   bson_t **sessions = NULL; /* owned, each owned; the $listLocalSessions input */
+   size_t session_count = 0;
    bool ok = false;
 
    if (bson_iter_init_find(&iter, ctx->command, "aggregate") && BSON_ITER_HOLDS_UTF8(&iter)) {
@@ -80,16 +116,29 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
                 "The 'cursor' option is required, except for aggregate with the explain argument");
       goto done;
    }
-   pipeline = pipeline_compile(&stages, bson_empty(&let) ? NULL : &let, 0, error);
+   pipeline = pipeline_compile(&stages, bson_empty(&let) ? NULL : &let,
+                               PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, error);
    if (!pipeline) {
       goto done;
    }
    leading = pipeline_leading_match(pipeline);
+   output = pipeline_output(pipeline);
    if (explain) {
       ok = explain_plan(ctx, collection ? collection : "$cmd.aggregate", leading, error);
       goto done;
    }
-   if (collection) {
+   if (pipeline_source(pipeline) == PIPELINE_SOURCE_LOCAL_SESSIONS) {
+      if (collection) {
+         error_set(error, FE_InvalidNamespace,
+                   "{aggregate: 1} is required for $listLocalSessions");
+         goto done;
+      }
+      if (!local_sessions(ctx, &sessions, &session_count, error)) {
+         goto done;
+      }
+      source.docs = sessions;
+      source.doc_count = session_count;
+   } else if (collection) {
       write_ops_store(ctx, collection, &store);
       source.store = &store;
       plan = pushdown_plan_new(leading, 0, 0, 0, store.capabilities);
@@ -108,6 +157,20 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    if (!pipeline_run(pipeline, pull, &source, collect, &sink, error)) {
       goto done;
    }
+   if (source.cursor) {
+      store.methods->cursor_close(source.cursor);
+      source.cursor = NULL;
+   }
+   if (output) {
+      if (!(output->merge ? write_merge : write_out)(ctx, output, sink.docs, sink.count,
+                                                      error)) {
+         goto done;
+      }
+      /* The results went to the target; the reply is an exhausted, empty cursor. */
+      generic_free_documents(sink.docs, sink.count);
+      sink.docs = NULL;
+      sink.count = 0;
+   }
    cursor = cursor_new(ctx->db, collection ? collection : "$cmd.aggregate");
    if (!cursor) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
@@ -125,6 +188,7 @@ done:
    }
    pushdown_plan_destroy(plan);
    generic_free_documents(sink.docs, sink.count);
+   generic_free_documents(sessions, session_count);
    cursor_destroy(cursor);
    if (pipeline) {
       pipeline_destroy(pipeline);
@@ -157,7 +221,9 @@ cmd_explain(fe_ctx_t *ctx, fe_error_t *error)
       fe_pipeline_t *pipeline;
       bool ok;
       if (!args_array(&inner, "pipeline", &stages, NULL, error) ||
-          !(pipeline = pipeline_compile(&stages, NULL, 0, error))) {
+          !(pipeline = pipeline_compile(&stages, NULL,
+                                        PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS,
+                                        error))) {
          return false;
       }
       ok = explain_plan(ctx, collection, pipeline_leading_match(pipeline), error);
@@ -197,7 +263,7 @@ explain_plan(fe_ctx_t *ctx, const char *collection, const bson_t *filter, fe_err
       ferret_error_t backend_error = {0};
       ferret_status_t status;
       status = store.methods->explain(store.session, &store.ns, pushdown_plan_query(plan),
-                                      copy_backend_plan, &backend_plan, &backend_error);
+                                      copy_document, &backend_plan, &backend_error);
       (void) status; /* explain is informational: a backend that cannot tell still explains */
    }
    snprintf(ns, sizeof ns, "%s.%s", ctx->db, collection);
@@ -227,7 +293,7 @@ done:
 }
 
 static void
-copy_backend_plan(void *ctx, const uint8_t *bson, size_t len)
+copy_document(void *ctx, const uint8_t *bson, size_t len)
 {
    bson_t *out = ctx;
    bson_t native;
@@ -248,6 +314,9 @@ pull(void *ctx, const bson_t **doc, fe_error_t *error)
 
    *doc = NULL;
    if (!source->cursor) {
+      if (source->doc_pos < source->doc_count) {
+         *doc = source->docs[source->doc_pos++];
+      }
       return true;
    }
    status = source->store->methods->cursor_next(source->cursor, &data, &len, &backend_error);
@@ -278,5 +347,353 @@ collect(void *ctx, const bson_t *doc, fe_error_t *error)
       sink->capacity = grown;
    }
    sink->docs[sink->count++] = bson_copy(doc);
+   return true;
+}
+
+/*
+ * $out and $merge
+ */
+
+/* The store for the output namespace, checked as MongoDB does: a valid name, not a system
+ * collection, not in an internal database. */
+static bool
+output_store(fe_ctx_t *ctx, const pipeline_output_t *output, fe_store_t *target,
+             fe_error_t *error)
+{
+   const char *db;
+
+   write_ops_store(ctx, output->coll, target);
+   if (output->db) {
+      target->ns.db = output->db;
+   }
+   db = target->ns.db;
+   if (!args_check_collection_name(db, output->coll, error)) {
+      return false;
+   }
+   if (strcmp(db, "admin") == 0 || strcmp(db, "config") == 0 || strcmp(db, "local") == 0) {
+      return output->merge
+                ? error_set(error, 31320, "Cannot $merge to internal database: %s", db)
+                : error_set(error, 31321, "Can't $out to internal database: %s", db);
+   }
+   if (strncmp(output->coll, "system.", 7) == 0) {
+      return output->merge
+                ? error_set(error, 31319, "Cannot $merge to special collection: %s",
+                            output->coll)
+                : error_set(error, 17385, "Can't $out to special collection: %s", output->coll);
+   }
+   return true;
+}
+
+/*
+ * $out: creates a temporary collection in the target database with the target's options,
+ * fills it, and renames it over the target (drop_target), so the target holds either its old
+ * contents or all of the results. On failure the temporary collection is dropped and the
+ * target is left as it was. An empty result still replaces the target with an empty
+ * collection, as MongoDB does.
+ */
+static bool
+write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, size_t count,
+          fe_error_t *error)
+{
+   fe_store_t target;
+   fe_store_t temp;
+   bson_t options = BSON_INITIALIZER; /* the target's create options, copied */
+   bson_t *batch = NULL;              /* owned; OUT_INSERT_BATCH prepared documents */
+   const bson_t **pointers = NULL;    /* owned array; borrows batch */
+   size_t prepared = 0;               /* how many of batch are initialized */
+   char temp_name[64];
+   char oid_hex[25];
+   bson_oid_t oid;
+   ferret_error_t backend_error = {0};
+   ferret_status_t status;
+   bool created = false;
+   bool ok = false;
+
+   if (!output_store(ctx, output, &target, error)) {
+      goto done;
+   }
+   status = target.methods->collection_options(target.session, &target.ns, copy_document,
+                                               &options, &backend_error);
+   if (status != FERRET_OK && status != FERRET_ERR_NAMESPACE_NOT_FOUND) {
+      error_set_from_backend(error, target.backend_name, status, &backend_error);
+      goto done;
+   }
+   if (is_capped(&options)) {
+      error_set(error, 17152, "namespace '%s.%s' is capped so it can't be used for $out",
+                target.ns.db, target.ns.collection);
+      goto done;
+   }
+   batch = calloc(OUT_INSERT_BATCH, sizeof *batch);
+   pointers = calloc(OUT_INSERT_BATCH, sizeof *pointers);
+   if (!batch || !pointers) {
+      error_set(error, FE_ExceededMemoryLimit, "out of memory");
+      goto done;
+   }
+
+   /* An ObjectId is unique within the process and across restarts, which is all a name for
+    * a collection that lives for one command needs. */
+   bson_oid_init(&oid, NULL);
+   bson_oid_to_string(&oid, oid_hex);
+   snprintf(temp_name, sizeof temp_name, "tmp.agg_out.%s", oid_hex);
+   temp = target;
+   temp.ns.collection = temp_name;
+   status = temp.methods->create_collection(temp.session, &temp.ns,
+                                            bson_empty(&options) ? NULL : bson_get_data(&options),
+                                            bson_empty(&options) ? 0 : options.len,
+                                            &backend_error);
+   if (status != FERRET_OK) {
+      error_set_from_backend(error, temp.backend_name, status, &backend_error);
+      goto done;
+   }
+   created = true;
+
+   for (size_t start = 0; start < count; start += OUT_INSERT_BATCH) {
+      size_t n = count - start < OUT_INSERT_BATCH ? count - start : OUT_INSERT_BATCH;
+      size_t inserted = 0;
+      ptrdiff_t duplicate = -1;
+      bool inserted_ok;
+
+      for (prepared = 0; prepared < n;) {
+         /* prepare_insert initializes batch[prepared] even when it fails. */
+         bool prepared_ok = write_ops_prepare_insert(docs[start + prepared], &batch[prepared],
+                                                     error);
+         pointers[prepared] = &batch[prepared];
+         prepared++;
+         if (!prepared_ok) {
+            goto done;
+         }
+      }
+      inserted_ok = generic_insert(&temp, (const bson_t *const *) pointers, n, &inserted,
+                                   &duplicate, error);
+      for (size_t i = 0; i < prepared; i++) {
+         bson_destroy(&batch[i]);
+      }
+      prepared = 0;
+      if (!inserted_ok) {
+         goto done;
+      }
+   }
+
+   status = temp.methods->rename_collection(temp.session, &temp.ns, &target.ns, true,
+                                            &backend_error);
+   if (status != FERRET_OK) {
+      error_set_from_backend(error, temp.backend_name, status, &backend_error);
+      goto done;
+   }
+   created = false; /* it is the target now */
+   ok = true;
+
+done:
+   for (size_t i = 0; i < prepared; i++) {
+      bson_destroy(&batch[i]);
+   }
+   if (created) {
+      ferret_error_t drop_error = {0};
+      /* Best effort: the command already failed with the error that matters. */
+      (void) temp.methods->drop_collection(temp.session, &temp.ns, &drop_error);
+   }
+   free(pointers);
+   free(batch);
+   bson_destroy(&options);
+   return ok;
+}
+
+/* $merge: each result matched by _id against the target, one at a time. Not atomic: as in
+ * MongoDB, the documents written before a failure stay written. */
+static bool
+write_merge(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, size_t count,
+            fe_error_t *error)
+{
+   fe_store_t target;
+   bson_t doc = BSON_INITIALIZER; /* the result with its _id first (generated if missing) */
+   bool ok = false;
+
+   if (!output_store(ctx, output, &target, error)) {
+      goto done;
+   }
+   for (size_t i = 0; i < count; i++) {
+      bson_destroy(&doc);
+      if (!write_ops_prepare_insert(docs[i], &doc, error) ||
+          !merge_one(ctx, &target, output, &doc, error)) {
+         goto done;
+      }
+   }
+   ok = true;
+
+done:
+   bson_destroy(&doc);
+   return ok;
+}
+
+/* Writes one result: looks the target document up, then applies whenMatched or
+ * whenNotMatched. The write is a compare-and-swap (or an insert that fails on an existing
+ * _id), so a concurrent change to the same document makes it start again from the lookup. */
+static bool
+merge_one(fe_ctx_t *ctx, const fe_store_t *target, const pipeline_output_t *output,
+          const bson_t *doc, fe_error_t *error)
+{
+   const char *matched = output->when_matched;
+   const char *not_matched = output->when_not_matched;
+   bson_t *current = NULL;            /* owned; the stored document */
+   bson_t merged = BSON_INITIALIZER;  /* whenMatched "merge": current with doc's fields */
+   bool ok = false;
+
+   for (int attempt = 0; attempt < MERGE_MAX_ATTEMPTS; attempt++) {
+      const bson_t *replacement = doc;
+      bool replaced = false;
+
+      if (current) {
+         bson_destroy(current);
+         current = NULL;
+      }
+      if (!generic_reload(target, doc, &current, error)) {
+         goto done;
+      }
+      if (!current) {
+         size_t inserted = 0;
+         ptrdiff_t duplicate = -1;
+         if (strcmp(not_matched, "discard") == 0) {
+            ok = true;
+            goto done;
+         }
+         if (strcmp(not_matched, "fail") == 0) {
+            error_set(error, FE_MergeStageNoMatchingDocument,
+                      "$merge could not find a matching document in the target collection "
+                      "for at least one document in the source collection");
+            goto done;
+         }
+         if (generic_insert(target, &doc, 1, &inserted, &duplicate, error)) {
+            ok = true;
+            goto done;
+         }
+         if (duplicate != 0) {
+            goto done;
+         }
+         continue; /* inserted meanwhile by someone else: now it matches */
+      }
+      if (strcmp(matched, "keepExisting") == 0) {
+         ok = true;
+         goto done;
+      }
+      if (strcmp(matched, "fail") == 0) {
+         bson_t child;
+         bson_iter_t iter;
+         generic_duplicate_key_error(target, doc, error);
+         /* MongoDB's reply carries keyPattern and keyValue beside errmsg; they are left in
+          * the reply for the envelope to keep. */
+         BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "keyPattern", &child);
+         BSON_APPEND_INT32(&child, "_id", 1);
+         bson_append_document_end(ctx->reply, &child);
+         BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "keyValue", &child);
+         if (bson_iter_init_find(&iter, doc, "_id")) {
+            bson_append_iter(&child, "_id", 3, &iter);
+         }
+         bson_append_document_end(ctx->reply, &child);
+         goto done;
+      }
+      if (strcmp(matched, "merge") == 0) {
+         bson_reinit(&merged);
+         merge_fields(current, doc, &merged);
+         if (merged.len > HEADER_MAX_BSON_SIZE) {
+            error_set(error, FE_BSONObjectTooLarge,
+                      "$merge result too large. size in bytes: %u, max size: %d", merged.len,
+                      HEADER_MAX_BSON_SIZE);
+            goto done;
+         }
+         replacement = &merged;
+      }
+      if (!generic_replace(target, current, replacement, &replaced, error)) {
+         goto done;
+      }
+      if (replaced) {
+         ok = true;
+         goto done;
+      }
+   }
+   error_set(error, FE_WriteConflict, "$merge kept conflicting with concurrent writes");
+
+done:
+   if (current) {
+      bson_destroy(current);
+   }
+   bson_destroy(&merged);
+   return ok;
+}
+
+/* whenMatched "merge": the stored fields in their order, each taking doc's value where doc
+ * has the field, then doc's other fields in their order (top-level only, like
+ * $mergeObjects). */
+static void
+merge_fields(const bson_t *current, const bson_t *doc, bson_t *out)
+{
+   bson_iter_t iter;
+   bson_iter_t found;
+
+   if (bson_iter_init(&iter, current)) {
+      while (bson_iter_next(&iter)) {
+         const char *key = bson_iter_key(&iter);
+         if (bson_iter_init_find(&found, doc, key)) {
+            bson_append_iter(out, key, -1, &found);
+         } else {
+            bson_append_iter(out, key, -1, &iter);
+         }
+      }
+   }
+   if (bson_iter_init(&iter, doc)) {
+      while (bson_iter_next(&iter)) {
+         if (!bson_iter_init_find(&found, current, bson_iter_key(&iter))) {
+            bson_append_iter(out, bson_iter_key(&iter), -1, &iter);
+         }
+      }
+   }
+}
+
+static bool
+is_capped(const bson_t *options)
+{
+   bson_iter_t iter;
+   return bson_iter_init_find(&iter, options, "capped") && bson_iter_as_bool(&iter);
+}
+
+/*
+ * $listLocalSessions
+ */
+
+/*
+ * The server keeps no table of sessions, so the sessions it can list are the ones it sees:
+ * the session of this very command (drivers send an implicit one with every command), in
+ * MongoDB's shape. uid is the SHA-256 of the user name, which is empty without
+ * authentication. *docs is an owned array of owned documents (generic_free_documents()).
+ */
+static bool
+local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error)
+{
+   static const uint8_t empty_user_sha256[32] = {
+      0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+      0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+   };
+   struct timespec now;
+   bson_t *doc;
+   bson_t id;
+
+   *docs = NULL;
+   *count = 0;
+   if (!ctx->has_lsid) {
+      return true;
+   }
+   *docs = calloc(1, sizeof **docs);
+   if (!*docs) {
+      return error_set(error, FE_ExceededMemoryLimit, "out of memory");
+   }
+   clock_gettime(CLOCK_REALTIME, &now);
+   doc = bson_new();
+   BSON_APPEND_DOCUMENT_BEGIN(doc, "_id", &id);
+   BSON_APPEND_BINARY(&id, "id", BSON_SUBTYPE_UUID, ctx->lsid, 16);
+   BSON_APPEND_BINARY(&id, "uid", BSON_SUBTYPE_BINARY, empty_user_sha256,
+                      sizeof empty_user_sha256);
+   bson_append_document_end(doc, &id);
+   BSON_APPEND_DATE_TIME(doc, "lastUse", (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000);
+   (*docs)[0] = doc;
+   *count = 1;
    return true;
 }
