@@ -8,18 +8,25 @@ import json
 import os
 import sys
 
-def main(path):
+def main(paths):
+    """The first log gives the parity matrix; every log counts in the closing line."""
     results = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                results.append(json.loads(line))
+    extra = []
+    for i, path in enumerate(paths):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    (results if i == 0 else extra).append(json.loads(line))
     counts = collections.Counter()
     matrix = collections.defaultdict(collections.Counter)
     by_test = collections.defaultdict(dict)
+    def outcome_of(r):
+        return {"OK": "passed", "EXPECTEDFAIL": "passed", "SKIP": "skipped"}.get(r["result"], "failed")
+    for r in extra:
+        counts[outcome_of(r)] += 1
     for r in results:
-        outcome = {"OK": "passed", "EXPECTEDFAIL": "passed", "SKIP": "skipped"}.get(r["result"], "failed")
+        outcome = outcome_of(r)
         counts[outcome] += 1
         # meson names a test "project:suite / name" in its log.
         head, _, name = r["name"].partition(" / ")
@@ -61,4 +68,4 @@ def main(path):
     return 1 if differing or counts["failed"] else 0
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))

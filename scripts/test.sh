@@ -35,8 +35,52 @@ else
   unset FERRET_PG_CONNINFO
 fi
 
-# ASan's leak checker needs ptrace-free /proc access; it works on Debian as is.
 status=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
-python3 scripts/parity.py "$build/meson-logs/testlog.json" || status=1
+logs=("$build/meson-logs/testlog.json")
+
+# A second compiler, without sanitizers, whose binaries valgrind can check: clang with
+# warnings as errors, the unit tests under memcheck and the backend conformance suites.
+if [[ ${FERRET_SECOND_COMPILER:-clang} != none ]] && command -v clang >/dev/null; then
+  clang_build=${build}-clang
+  if [[ ! -d $clang_build ]]; then
+    CC=clang meson setup "$clang_build" -Dwerror=true -Dunit_tests=enabled \
+      -Dintegration_tests=disabled
+  fi
+  meson compile -C "$clang_build"
+  meson test -C "$clang_build" --print-errorlogs --num-processes 2 --suite unit \
+    --wrapper 'valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite' \
+    || status=$?
+  cp "$clang_build/meson-logs/testlog.json" "$clang_build/meson-logs/testlog-valgrind.json"
+  meson test -C "$clang_build" --print-errorlogs --num-processes 2 --suite conformance-sqlite --suite conformance-postgres --suite conformance-skeleton \
+    || status=$?
+  logs+=("$clang_build/meson-logs/testlog-valgrind.json" "$clang_build/meson-logs/testlog.json")
+fi
+
+# Fuzz the wire parsers and the query engine for a bounded time (tests/fuzz).
+if [[ ${FERRET_FUZZ_SECONDS:-30} != 0 ]] && command -v clang >/dev/null; then
+  fuzz_build=${build}-fuzz
+  if [[ ! -d $fuzz_build ]]; then
+    CC=clang meson setup "$fuzz_build" -Dfuzz=enabled -Db_sanitize=address,undefined \
+      -Db_lundef=false -Dunit_tests=disabled -Dintegration_tests=disabled \
+      -Dsqlite=disabled -Dpostgres=disabled -Dskeleton=disabled
+  fi
+  meson compile -C "$fuzz_build"
+  seeds=$(mktemp -d)
+  /usr/bin/python3 tests/fuzz/make_seeds.py "$seeds/filter"
+  mkdir -p "$seeds/opmsg"
+  for target in opmsg filter; do
+    if "$fuzz_build/tests/fuzz/fuzz_$target" -max_total_time="${FERRET_FUZZ_SECONDS:-30}" \
+         -artifact_prefix="$fuzz_build/" "$seeds/$target" >"$fuzz_build/fuzz_$target.log" 2>&1; then
+      echo "fuzz_$target: no crash in ${FERRET_FUZZ_SECONDS:-30} s"
+    else
+      echo "fuzz_$target: FAILED, see $fuzz_build/fuzz_$target.log"
+      tail -40 "$fuzz_build/fuzz_$target.log"
+      status=1
+    fi
+  done
+  rm -rf "$seeds"
+fi
+
+python3 scripts/parity.py "${logs[@]}" || status=1
 exit $status
