@@ -1,12 +1,16 @@
 /*
  * cmd_admin.c: databases and collections: listDatabases, listCollections, create, drop,
- * dropDatabase, renameCollection, collStats, dbStats and listIndexes.
+ * dropDatabase, renameCollection, collStats and dbStats. The core's hidden collections
+ * (backend/indexes.h) never show and cannot be named; dropping or renaming a collection takes
+ * its indexes along.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/indexes.h"
 #include "commands/args.h"
 #include "commands/handlers.h"
+#include "commands/write_ops.h"
 
 typedef struct name_list {
    char **names;
@@ -24,6 +28,7 @@ static bool collection_stats(const fe_ctx_t *ctx, const char *db, const char *co
 static void copy_options(void *ctx, const uint8_t *bson, size_t len);
 static bool list_names(const fe_ctx_t *ctx, const char *db, name_list_t *list,
                        fe_error_t *error);
+static bool hidden_stats(const fe_ctx_t *ctx, ferret_stats_t *hidden, fe_error_t *error);
 
 bool
 cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error)
@@ -62,6 +67,21 @@ cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error)
       char key[16];
       const char *key_ptr;
 
+      name_list_t visible = {0};
+      bool shown;
+
+      /* A database holding only the core's hidden collections does not exist for users. */
+      if (!list_names(ctx, databases.names[i], &visible, error)) {
+         bson_destroy(&entry);
+         bson_append_array_end(ctx->reply, &array);
+         goto done;
+      }
+      shown = visible.count > 0;
+      name_list_free(&visible);
+      if (!shown) {
+         bson_destroy(&entry);
+         continue;
+      }
       BSON_APPEND_UTF8(&entry, "name", databases.names[i]);
       if (!name_only) {
          memset(&berror, 0, sizeof berror);
@@ -198,7 +218,8 @@ cmd_create(fe_ctx_t *ctx, fe_error_t *error)
    ferret_ns_t ns;
    bool ok = false;
 
-   if (!args_collection(ctx, &collection, error)) {
+   if (!args_collection(ctx, &collection, error) ||
+       !write_ops_check_visible(ctx, collection, error)) {
       goto done;
    }
    if (bson_iter_init(&iter, ctx->command)) {
@@ -245,8 +266,16 @@ cmd_drop(fe_ctx_t *ctx, fe_error_t *error)
    ferret_error_t berror = {0};
    ferret_status_t status;
    ferret_ns_t ns;
+   fe_store_t store;
 
-   if (!args_collection(ctx, &collection, error)) {
+   if (!args_collection(ctx, &collection, error) ||
+       !write_ops_check_visible(ctx, collection, error)) {
+      return false;
+   }
+   /* The indexes first: a failure in between leaves a collection without them, never index
+    * metadata waiting to come back with a new collection of the same name. */
+   write_ops_store(ctx, collection, &store);
+   if (!indexes_drop_all(&store, error)) {
       return false;
    }
    ns.db = ctx->db;
@@ -318,6 +347,11 @@ cmd_rename_collection(fe_ctx_t *ctx, fe_error_t *error)
    if (strcmp(from, to) == 0) {
       return error_set(error, FE_IllegalOperation, "Can't rename a collection to itself");
    }
+   if (indexes_is_hidden(from_dot + 1) || indexes_is_hidden(to_dot + 1)) {
+      return error_set(error, FE_InvalidNamespace,
+                       "collection names starting with '%s' are reserved",
+                       INDEXES_HIDDEN_PREFIX);
+   }
    from_ns.db = from_db;
    from_ns.collection = from_dot + 1;
    to_ns.db = to_db;
@@ -329,7 +363,17 @@ cmd_rename_collection(fe_ctx_t *ctx, fe_error_t *error)
    if (status == FERRET_ERR_NAMESPACE_EXISTS) {
       return error_set(error, FE_NamespaceExists, "Target collection %s exists", to);
    }
-   return status == FERRET_OK || backend_error(ctx, status, &berror, error);
+   if (status != FERRET_OK) {
+      return backend_error(ctx, status, &berror, error);
+   }
+   {
+      fe_store_t from_store, to_store;
+      write_ops_store(ctx, from_ns.collection, &from_store);
+      from_store.ns = from_ns;
+      write_ops_store(ctx, to_ns.collection, &to_store);
+      to_store.ns = to_ns;
+      return indexes_rename(&from_store, &to_store, error);
+   }
 }
 
 bool
@@ -338,11 +382,28 @@ cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error)
    const char *collection;
    ferret_stats_t stats = {.struct_size = sizeof stats};
    char ns[512];
+   fe_store_t store;
+   fe_index_set_t set = {0};
 
    if (!args_collection(ctx, &collection, error) ||
+       !write_ops_check_visible(ctx, collection, error) ||
        !collection_stats(ctx, ctx->db, collection, &stats, error)) {
       return false;
    }
+   write_ops_store(ctx, collection, &store);
+   if (!indexes_load(&store, false, &set, error)) {
+      return false;
+   }
+   /* Secondary indexes count; a unique one's size is its entries collection. */
+   stats.index_count = (stats.index_count > 0 ? stats.index_count : 1) + (int64_t) set.count;
+   for (size_t i = 0; i < set.count; i++) {
+      ferret_stats_t entries = {.struct_size = sizeof entries};
+      if (set.items[i].entries &&
+          collection_stats(ctx, ctx->db, set.items[i].entries, &entries, NULL)) {
+         stats.index_size += entries.storage_size;
+      }
+   }
+   indexes_set_destroy(&set);
    snprintf(ns, sizeof ns, "%s.%s", ctx->db, collection);
    BSON_APPEND_UTF8(ctx->reply, "ns", ns);
    BSON_APPEND_INT64(ctx->reply, "count", stats.count);
@@ -360,6 +421,7 @@ bool
 cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error)
 {
    ferret_stats_t stats = {.struct_size = sizeof stats};
+   ferret_stats_t hidden = {.struct_size = sizeof hidden};
    ferret_ns_t ns = {.db = ctx->db, .collection = NULL};
    ferret_error_t berror = {0};
    ferret_status_t status;
@@ -371,6 +433,15 @@ cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error)
    if (status != FERRET_OK) {
       return backend_error(ctx, status, &berror, error);
    }
+   /* The hidden collections are index storage, not data. */
+   if (!hidden_stats(ctx, &hidden, error)) {
+      return false;
+   }
+   stats.collections -= hidden.collections;
+   stats.count -= hidden.count;
+   stats.data_size -= hidden.data_size;
+   stats.storage_size -= hidden.storage_size;
+   stats.index_size += hidden.storage_size;
    BSON_APPEND_UTF8(ctx->reply, "db", ctx->db);
    BSON_APPEND_INT64(ctx->reply, "collections", stats.collections);
    BSON_APPEND_INT64(ctx->reply, "views", 0);
@@ -379,57 +450,11 @@ cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error)
                       stats.count ? (double) stats.data_size / (double) stats.count : 0.0);
    BSON_APPEND_INT64(ctx->reply, "dataSize", stats.data_size);
    BSON_APPEND_INT64(ctx->reply, "storageSize", stats.storage_size);
-   BSON_APPEND_INT64(ctx->reply, "indexes", stats.collections);
+   BSON_APPEND_INT64(ctx->reply, "indexes", stats.collections + hidden.index_count);
    BSON_APPEND_INT64(ctx->reply, "indexSize", stats.index_size);
    BSON_APPEND_INT64(ctx->reply, "totalSize", stats.storage_size + stats.index_size);
    BSON_APPEND_INT32(ctx->reply, "scaleFactor", 1);
    return true;
-}
-
-bool
-cmd_list_indexes(fe_ctx_t *ctx, fe_error_t *error)
-{
-   const char *collection;
-   name_list_t collections = {0};
-   fe_cursor_t *cursor = NULL;
-   bson_t **docs = NULL;
-   bson_t key;
-   bool exists = false;
-   bool ok = false;
-
-   if (!args_collection(ctx, &collection, error) || !list_names(ctx, ctx->db, &collections, error)) {
-      goto done;
-   }
-   for (size_t i = 0; i < collections.count; i++) {
-      exists = exists || strcmp(collections.names[i], collection) == 0;
-   }
-   if (!exists) {
-      error_set(error, FE_NamespaceNotFound, "ns does not exist: %s.%s", ctx->db, collection);
-      goto done;
-   }
-   /* Every collection has its unique _id index; secondary indexes are not supported yet. */
-   docs = calloc(1, sizeof *docs);
-   cursor = cursor_new(ctx->db, collection);
-   if (!docs || !cursor) {
-      error_set(error, FE_ExceededMemoryLimit, "out of memory");
-      goto done;
-   }
-   docs[0] = bson_new();
-   BSON_APPEND_INT32(docs[0], "v", 2);
-   BSON_APPEND_DOCUMENT_BEGIN(docs[0], "key", &key);
-   BSON_APPEND_INT32(&key, "_id", 1);
-   bson_append_document_end(docs[0], &key);
-   BSON_APPEND_UTF8(docs[0], "name", "_id_");
-   cursor_set_documents(cursor, docs, 1);
-   docs = NULL;
-   ok = args_reply_first_batch(ctx, cursor, ARGS_DEFAULT_BATCH_SIZE, false, error);
-   cursor = NULL;
-
-done:
-   free(docs);
-   cursor_destroy(cursor);
-   name_list_free(&collections);
-   return ok;
 }
 
 static bool
@@ -439,13 +464,61 @@ list_names(const fe_ctx_t *ctx, const char *db, name_list_t *list, fe_error_t *e
    ferret_error_t berror = {0};
    ferret_status_t status =
       ctx->methods->list_collections(ctx->session, &ns, collect_name, list, &berror);
+   size_t kept = 0;
    if (status != FERRET_OK) {
       return backend_error(ctx, status, &berror, error);
    }
+   for (size_t i = 0; i < list->count; i++) {
+      if (indexes_is_hidden(list->names[i])) {
+         free(list->names[i]);
+      } else {
+         list->names[kept++] = list->names[i];
+      }
+   }
+   list->count = kept;
    if (list->count > 1) {
       qsort(list->names, list->count, sizeof *list->names, compare_names);
    }
    return true;
+}
+
+/* The summed statistics of the hidden collections of ctx->db: collections counts them and
+ * index_count counts the secondary indexes in the catalog. */
+static bool
+hidden_stats(const fe_ctx_t *ctx, ferret_stats_t *hidden, fe_error_t *error)
+{
+   ferret_ns_t ns = {.db = ctx->db, .collection = NULL};
+   ferret_error_t berror = {0};
+   name_list_t all = {0};
+   ferret_status_t status =
+      ctx->methods->list_collections(ctx->session, &ns, collect_name, &all, &berror);
+   bool ok = false;
+
+   if (status != FERRET_OK) {
+      backend_error(ctx, status, &berror, error);
+      goto done;
+   }
+   for (size_t i = 0; i < all.count; i++) {
+      ferret_stats_t one = {.struct_size = sizeof one};
+      if (!indexes_is_hidden(all.names[i])) {
+         continue;
+      }
+      if (!collection_stats(ctx, ctx->db, all.names[i], &one, error)) {
+         goto done;
+      }
+      hidden->collections++;
+      hidden->count += one.count;
+      hidden->data_size += one.data_size;
+      hidden->storage_size += one.storage_size;
+      if (strcmp(all.names[i], INDEXES_CATALOG) == 0) {
+         hidden->index_count += one.count;
+      }
+   }
+   ok = true;
+
+done:
+   name_list_free(&all);
+   return ok;
 }
 
 static bool

@@ -15,9 +15,9 @@ static bool statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *item
                        uint32_t *count, fe_error_t *error);
 static bool check_statement_fields(const bson_iter_t *items, const char *what,
                                    const char *const *allowed, fe_error_t *error);
-static bool insert_run(const fe_store_t *store, bson_t *prepared, int64_t *indexes,
-                       size_t count, bool ordered, int64_t *inserted, bson_t *write_errors,
-                       uint32_t *error_count, bool *stop);
+static bool insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared,
+                       int64_t *indexes, size_t count, bool ordered, int64_t *inserted,
+                       bson_t *write_errors, uint32_t *error_count, bool *stop);
 static bool parse_update_statement(const bson_t *item, fe_update_statement_t *statement,
                                    bson_t *q, bson_t *u, bson_t *array_filters,
                                    fe_error_t *error);
@@ -39,13 +39,18 @@ cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
    bool stop = false;
    bool ok = false;
    int64_t index = 0;
+   fe_index_set_t set = {0};
 
    if (!args_collection(ctx, &collection, error) ||
+       !write_ops_check_visible(ctx, collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
        !statements(ctx, "documents", &items, &count, error)) {
       goto done;
    }
    write_ops_store(ctx, collection, &store);
+   if (!indexes_load(&store, true, &set, error)) {
+      goto done;
+   }
    /* bson_t demands 128-byte alignment, more than calloc promises. */
    prepared = aligned_alloc(BSON_ALIGNOF(bson_t), (count ? count : 1) * sizeof *prepared);
    indexes = calloc(count ? count : 1, sizeof *indexes);
@@ -71,16 +76,17 @@ cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
          }
          bson_destroy(&prepared[pending]);
       }
-      insert_run(&store, prepared, indexes, pending, ordered, &inserted, &write_errors,
+      insert_run(&store, &set, prepared, indexes, pending, ordered, &inserted, &write_errors,
                  &error_count, &stop);
       pending = 0;
       if (!stop) {
-         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL);
+         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL,
+                                      NULL);
          stop = ordered;
       }
    }
    if (!stop) {
-      insert_run(&store, prepared, indexes, pending, ordered, &inserted, &write_errors,
+      insert_run(&store, &set, prepared, indexes, pending, ordered, &inserted, &write_errors,
                  &error_count, &stop);
       pending = 0;
    }
@@ -99,6 +105,7 @@ done:
    free(prepared);
    free(indexes);
    bson_destroy(&write_errors);
+   indexes_set_destroy(&set);
    return ok;
 }
 
@@ -126,6 +133,7 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
+       !write_ops_check_visible(ctx, collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
        !args_document(ctx->command, "let", &let, NULL, error) ||
        !statements(ctx, "updates", &items, &count, error) ||
@@ -185,7 +193,8 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
             bson_append_document_end(&upserted, &entry);
          }
       } else {
-         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL);
+         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL,
+                                      result.duplicate);
       }
       write_ops_result_destroy(&result);
       bson_destroy(&q);
@@ -226,6 +235,7 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
+       !write_ops_check_visible(ctx, collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
        !args_document(ctx->command, "let", &let, NULL, error) ||
        !statements(ctx, "deletes", &items, &count, error) ||
@@ -271,7 +281,8 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
       if (item_ok) {
          deleted_total += deleted;
       } else {
-         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL);
+         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL,
+                                      NULL);
          if (ordered) {
             break;
          }
@@ -311,7 +322,9 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
    memset(&result, 0, sizeof result);
    bson_init(&result.upserted_id);
    bson_init(&update);
-   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
+   if (!args_collection(ctx, &collection, error) ||
+       !write_ops_check_visible(ctx, collection, error) ||
+       !args_check_collation(ctx->command, error) ||
        !args_document(ctx->command, "query", &query, NULL, error) ||
        !args_document(ctx->command, "sort", &sort, NULL, error) ||
        !args_document(ctx->command, "fields", &fields, &has_fields, error) ||
@@ -475,9 +488,9 @@ check_statement_fields(const bson_iter_t *items, const char *what, const char *c
 
 /* Inserts a run of prepared documents, recording duplicates; consumes prepared[0..count). */
 static bool
-insert_run(const fe_store_t *store, bson_t *prepared, int64_t *indexes, size_t count,
-           bool ordered, int64_t *inserted, bson_t *write_errors, uint32_t *error_count,
-           bool *stop)
+insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared,
+           int64_t *indexes, size_t count, bool ordered, int64_t *inserted,
+           bson_t *write_errors, uint32_t *error_count, bool *stop)
 {
    const bson_t **docs = calloc(count ? count : 1, sizeof *docs);
    size_t start = 0;
@@ -489,22 +502,26 @@ insert_run(const fe_store_t *store, bson_t *prepared, int64_t *indexes, size_t c
       fe_error_t run_error = {0};
       size_t stored = 0;
       ptrdiff_t duplicate = -1;
-      if (generic_insert(store, docs + start, count - start, &stored, &duplicate, &run_error)) {
+      bson_t key = BSON_INITIALIZER;
+      if (indexes_insert(store, set, docs + start, count - start, &stored, &duplicate, &key,
+                         &run_error)) {
          *inserted += (int64_t) stored;
+         bson_destroy(&key);
          break;
       }
       *inserted += (int64_t) stored;
       if (duplicate >= 0) {
          size_t failed = start + (size_t) duplicate;
          write_ops_append_write_error(write_errors, (*error_count)++, indexes[failed],
-                                      &run_error, docs[failed]);
+                                      &run_error, docs[failed], &key);
          start = failed + 1;
       } else {
          /* The backend failed as a whole: the rest of the run fails with it. */
          write_ops_append_write_error(write_errors, (*error_count)++, indexes[start + stored],
-                                      &run_error, NULL);
+                                      &run_error, NULL, NULL);
          start = start + stored + 1;
       }
+      bson_destroy(&key);
       *stop = ordered;
    }
    for (size_t i = 0; i < count; i++) {

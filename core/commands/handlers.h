@@ -39,6 +39,10 @@ bool cmd_drop_database(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_rename_collection(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error);
+
+/* cmd_indexes.c */
+bool cmd_create_indexes(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_drop_indexes(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_list_indexes(fe_ctx_t *ctx, fe_error_t *error);
 
 /* cmd_find.c */

@@ -15,15 +15,19 @@
 /* A statement that keeps losing races gives up with WriteConflict rather than spin. */
 #define MAX_ATTEMPTS 64
 
-static bool update_documents(const fe_store_t *store, const fe_update_statement_t *statement,
-                             const fe_filter_t *filter, const fe_update_t *update,
-                             fe_update_result_t *result, bool *lost_race, fe_error_t *error);
-static bool update_one_document(const fe_store_t *store, const fe_filter_t *filter,
-                                const fe_update_t *update, bson_t *doc, bool want_documents,
-                                fe_update_result_t *result, fe_error_t *error);
-static bool upsert(const fe_store_t *store, const fe_update_statement_t *statement,
-                   const fe_update_t *update, fe_update_result_t *result, bool *duplicate,
+static bool update_documents(const fe_store_t *store, const fe_index_set_t *indexes,
+                             const fe_update_statement_t *statement, const fe_filter_t *filter,
+                             const fe_update_t *update, fe_update_result_t *result,
+                             bool *lost_race, fe_error_t *error);
+static bool update_one_document(const fe_store_t *store, const fe_index_set_t *indexes,
+                                const fe_filter_t *filter, const fe_update_t *update,
+                                bson_t *doc, bool want_documents, fe_update_result_t *result,
+                                fe_error_t *error);
+static bool upsert(const fe_store_t *store, const fe_index_set_t *indexes,
+                   const fe_update_statement_t *statement, const fe_update_t *update,
+                   fe_update_result_t *result, bool *duplicate, bool *index_duplicate,
                    fe_error_t *error);
+static bson_t *take_duplicate(bson_t *duplicate);
 
 void
 write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
@@ -34,6 +38,17 @@ write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
    store->backend_name = ctx->server->backend_name;
    store->ns.db = ctx->db;
    store->ns.collection = collection;
+}
+
+bool
+write_ops_check_visible(const fe_ctx_t *ctx, const char *collection, fe_error_t *error)
+{
+   if (indexes_is_hidden(collection)) {
+      return error_set(error, FE_InvalidNamespace,
+                       "collection names starting with '%s' are reserved: %s.%s",
+                       INDEXES_HIDDEN_PREFIX, ctx->db, collection);
+   }
+   return true;
 }
 
 bool
@@ -106,15 +121,39 @@ write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error)
 }
 
 bool
+write_ops_insert(const fe_store_t *store, const bson_t *const *docs, size_t count,
+                 size_t *inserted, ptrdiff_t *duplicate_index, bson_t *duplicate,
+                 fe_error_t *error)
+{
+   fe_index_set_t indexes;
+   bool ok;
+
+   *inserted = 0;
+   *duplicate_index = -1;
+   if (!indexes_load(store, true, &indexes, error)) {
+      return false;
+   }
+   ok = indexes_insert(store, &indexes, docs, count, inserted, duplicate_index, duplicate,
+                       error);
+   indexes_set_destroy(&indexes);
+   return ok;
+}
+
+bool
 write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement,
                  fe_update_result_t *result, fe_error_t *error)
 {
    fe_filter_t *filter = NULL;
    fe_update_t *update = NULL;
+   fe_index_set_t indexes = {0};
+   int index_duplicates = 0;
    bool ok = false;
 
    memset(result, 0, sizeof *result);
    bson_init(&result->upserted_id);
+   if (!indexes_load(store, true, &indexes, error)) {
+      goto done;
+   }
    filter = filter_compile_with_let(statement->filter, statement->let, error);
    if (!filter) {
       goto done;
@@ -131,18 +170,27 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
    for (int attempt = 0;; attempt++) {
       bool lost_race = false;
       bool duplicate = false;
+      bool index_duplicate = false;
       if (attempt == MAX_ATTEMPTS) {
          error_set(error, FE_WriteConflict, "update kept conflicting with concurrent writes");
          goto done;
       }
-      if (!update_documents(store, statement, filter, update, result, &lost_race, error)) {
+      if (!update_documents(store, &indexes, statement, filter, update, result, &lost_race,
+                            error)) {
          goto done;
       }
       if (lost_race && result->matched == 0) {
          continue; /* every candidate changed under us: look again */
       }
       if (result->matched == 0 && statement->upsert) {
-         if (!upsert(store, statement, update, result, &duplicate, error)) {
+         if (!upsert(store, &indexes, statement, update, result, &duplicate, &index_duplicate,
+                     error)) {
+            /* A concurrent upsert of the same unique key may have won: look once more, as
+             * MongoDB retries such an upsert; a second duplicate is the answer. */
+            if (index_duplicate && index_duplicates++ == 0) {
+               error_clear(error);
+               continue;
+            }
             goto done;
          }
          if (duplicate) {
@@ -160,6 +208,7 @@ done:
    if (update) {
       update_destroy(update);
    }
+   indexes_set_destroy(&indexes);
    return ok;
 }
 
@@ -173,7 +222,10 @@ write_ops_result_destroy(fe_update_result_t *result)
    if (result->after) {
       bson_destroy(result->after);
    }
-   result->before = result->after = NULL;
+   if (result->duplicate) {
+      bson_destroy(result->duplicate);
+   }
+   result->before = result->after = result->duplicate = NULL;
 }
 
 bool
@@ -185,11 +237,15 @@ write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_
    fe_sort_t *sort = NULL;
    bson_t **docs = NULL;
    size_t count = 0;
+   fe_index_set_t indexes = {0};
    bool ok = false;
 
    *deleted = 0;
    if (removed) {
       *removed = NULL;
+   }
+   if (!indexes_load(store, true, &indexes, error)) {
+      goto done;
    }
    filter = filter_compile_with_let(filter_spec, let, error);
    if (!filter) {
@@ -209,7 +265,7 @@ write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_
       }
       for (size_t i = 0; i < count; i++) {
          bool gone = false;
-         if (!generic_delete(store, docs[i], &gone, error)) {
+         if (!indexes_delete(store, &indexes, docs[i], &gone, error)) {
             goto done;
          }
          if (gone) {
@@ -238,12 +294,14 @@ done:
    if (sort) {
       sort_destroy(sort);
    }
+   indexes_set_destroy(&indexes);
    return ok;
 }
 
 void
 write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
-                             const fe_error_t *error, const bson_t *doc)
+                             const fe_error_t *error, const bson_t *doc,
+                             const bson_t *duplicate)
 {
    char key[16];
    const char *key_ptr;
@@ -256,7 +314,9 @@ write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
    BSON_APPEND_INT32(&entry, "code", error->code);
    BSON_APPEND_UTF8(&entry, "codeName", error_code_name(error->code));
    BSON_APPEND_UTF8(&entry, "errmsg", error->message);
-   if (error->code == FE_DuplicateKey && doc && bson_iter_init_find(&id, doc, "_id")) {
+   if (error->code == FE_DuplicateKey && duplicate && !bson_empty(duplicate)) {
+      bson_concat(&entry, duplicate);
+   } else if (error->code == FE_DuplicateKey && doc && bson_iter_init_find(&id, doc, "_id")) {
       bson_t child;
       BSON_APPEND_DOCUMENT_BEGIN(&entry, "keyPattern", &child);
       BSON_APPEND_INT32(&child, "_id", 1);
@@ -269,9 +329,10 @@ write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
 }
 
 static bool
-update_documents(const fe_store_t *store, const fe_update_statement_t *statement,
-                 const fe_filter_t *filter, const fe_update_t *update,
-                 fe_update_result_t *result, bool *lost_race, fe_error_t *error)
+update_documents(const fe_store_t *store, const fe_index_set_t *indexes,
+                 const fe_update_statement_t *statement, const fe_filter_t *filter,
+                 const fe_update_t *update, fe_update_result_t *result, bool *lost_race,
+                 fe_error_t *error)
 {
    fe_sort_t *sort = NULL;
    bson_t **docs = NULL;
@@ -290,8 +351,8 @@ update_documents(const fe_store_t *store, const fe_update_statement_t *statement
    }
    for (size_t i = 0; i < count; i++) {
       int64_t matched_before = result->matched;
-      if (!update_one_document(store, filter, update, docs[i], statement->want_documents,
-                               result, error)) {
+      if (!update_one_document(store, indexes, filter, update, docs[i],
+                               statement->want_documents, result, error)) {
          goto done;
       }
       if (result->matched == matched_before) {
@@ -311,12 +372,13 @@ done:
 /* Updates one document, reloading it while compare-and-swap loses. Counts it as matched only
  * if it still matches when the update lands. */
 static bool
-update_one_document(const fe_store_t *store, const fe_filter_t *filter,
-                    const fe_update_t *update, bson_t *doc, bool want_documents,
-                    fe_update_result_t *result, fe_error_t *error)
+update_one_document(const fe_store_t *store, const fe_index_set_t *indexes,
+                    const fe_filter_t *filter, const fe_update_t *update, bson_t *doc,
+                    bool want_documents, fe_update_result_t *result, fe_error_t *error)
 {
    bson_t *current = bson_copy(doc);
    bson_t updated = BSON_INITIALIZER;
+   bson_t duplicate = BSON_INITIALIZER;
    bool ok = false;
 
    for (int attempt = 0; current; attempt++) {
@@ -345,7 +407,9 @@ update_one_document(const fe_store_t *store, const fe_filter_t *filter,
          result->matched++;
          replaced = true;
       } else {
-         if (!generic_replace(store, current, &updated, &replaced, error)) {
+         if (!indexes_replace(store, indexes, current, &updated, &replaced, &duplicate,
+                              error)) {
+            result->duplicate = take_duplicate(&duplicate);
             goto done;
          }
          if (replaced) {
@@ -373,15 +437,18 @@ done:
       bson_destroy(current);
    }
    bson_destroy(&updated);
+   bson_destroy(&duplicate);
    return ok;
 }
 
 static bool
-upsert(const fe_store_t *store, const fe_update_statement_t *statement,
-       const fe_update_t *update, fe_update_result_t *result, bool *duplicate, fe_error_t *error)
+upsert(const fe_store_t *store, const fe_index_set_t *indexes,
+       const fe_update_statement_t *statement, const fe_update_t *update,
+       fe_update_result_t *result, bool *duplicate, bool *index_duplicate, fe_error_t *error)
 {
    bson_t seed;
    bson_t doc;
+   bson_t key = BSON_INITIALIZER;
    const bson_t *docs[1];
    size_t inserted = 0;
    ptrdiff_t duplicate_index = -1;
@@ -389,6 +456,7 @@ upsert(const fe_store_t *store, const fe_update_statement_t *statement,
    bool ok = false;
 
    *duplicate = false;
+   *index_duplicate = false;
    bson_init(&doc);
    if (!update_upsert_document(update, statement->filter, &seed, error)) {
       goto done;
@@ -400,8 +468,15 @@ upsert(const fe_store_t *store, const fe_update_statement_t *statement,
    }
    bson_destroy(&seed);
    docs[0] = &doc;
-   if (!generic_insert(store, docs, 1, &inserted, &duplicate_index, error)) {
-      if (duplicate_index == 0) {
+   if (!indexes_insert(store, indexes, docs, 1, &inserted, &duplicate_index, &key, error)) {
+      if (duplicate_index == 0 && !bson_empty(&key)) {
+         /* A unique secondary index, not the _id: the caller decides whether to retry. */
+         *index_duplicate = true;
+         if (result->duplicate) {
+            bson_destroy(result->duplicate);
+         }
+         result->duplicate = take_duplicate(&key);
+      } else if (duplicate_index == 0) {
          *duplicate = true;
          error_clear(error);
          ok = true;
@@ -419,5 +494,13 @@ upsert(const fe_store_t *store, const fe_update_statement_t *statement,
 
 done:
    bson_destroy(&doc);
+   bson_destroy(&key);
    return ok;
+}
+
+/* An owned copy of a {keyPattern, keyValue} document, or NULL when there is none. */
+static bson_t *
+take_duplicate(bson_t *duplicate)
+{
+   return bson_empty(duplicate) ? NULL : bson_copy(duplicate);
 }

@@ -11,10 +11,15 @@
 #include <bson/bson.h>
 
 #include "backend/generic.h"
+#include "backend/indexes.h"
 #include "commands/dispatch.h"
 
 /* The store for the command's namespace on the worker's session. */
 void write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store);
+
+/* Refuses (73 InvalidNamespace) the core's hidden collections (indexes_is_hidden()) as the
+ * target of a user command. */
+bool write_ops_check_visible(const fe_ctx_t *ctx, const char *collection, fe_error_t *error);
 
 /* Makes the document to insert: _id first, generated (ObjectId) when missing; checks the _id
  * type and the size limit. *out is caller storage, initialized even on failure. */
@@ -39,7 +44,16 @@ typedef struct fe_update_result {
    bson_t upserted_id; /* {"_id": value} when upserted */
    bson_t *before;     /* owned; the matched document, when want_documents */
    bson_t *after;      /* owned; the document as written, when want_documents */
+   bson_t *duplicate;  /* owned or NULL; {keyPattern, keyValue} of a unique-index violation */
 } fe_update_result_t;
+
+/* Inserts prepared documents (write_ops_prepare_insert()) as generic_insert() does, keeping
+ * the collection's unique indexes in step: every insert outside cmd_insert (upserts, $out,
+ * $merge) must come through here or through indexes_insert(). *duplicate (nullable,
+ * caller-initialized) receives {keyPattern, keyValue} of a unique-index violation. */
+bool write_ops_insert(const fe_store_t *store, const bson_t *const *docs, size_t count,
+                      size_t *inserted, ptrdiff_t *duplicate_index, bson_t *duplicate,
+                      fe_error_t *error);
 
 /* Runs one update statement. *result is caller storage, initialized even on failure; release
  * with write_ops_result_destroy(). */
@@ -55,8 +69,10 @@ bool write_ops_delete(const fe_store_t *store, const bson_t *filter, const bson_
                       const bson_t *let, bool multi, int64_t *deleted, bson_t **removed,
                       fe_error_t *error);
 
-/* Appends one writeErrors element {index, code, codeName, errmsg[, keyPattern, keyValue]}. */
+/* Appends one writeErrors element {index, code, codeName, errmsg[, keyPattern, keyValue]}:
+ * the key of duplicate ({keyPattern, keyValue}; nullable) when given, else doc's _id. */
 void write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
-                                  const fe_error_t *error, const bson_t *doc);
+                                  const fe_error_t *error, const bson_t *doc,
+                                  const bson_t *duplicate);
 
 #endif /* FE_WRITE_OPS_H */
