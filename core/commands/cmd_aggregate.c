@@ -162,8 +162,9 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
       source.cursor = NULL;
    }
    if (output) {
-      if (!(output->merge ? write_merge : write_out)(ctx, output, sink.docs, sink.count,
-                                                      error)) {
+      bool written = output->merge ? write_merge(ctx, output, sink.docs, sink.count, error)
+                                   : write_out(ctx, output, sink.docs, sink.count, error);
+      if (!written) {
          goto done;
       }
       /* The results went to the target; the reply is an exhausted, empty cursor. */
