@@ -21,6 +21,7 @@ set xlabel "concurrent clients"
 set ylabel "throughput (ops/s; docs/s for insertMany and the scan)"
 set grid xtics ytics mytics
 set key outside bottom center horizontal maxrows 4 font ",9"
+set xrange [0.8:80]
 set xtics (1, 2, 4, 8, 16, 32, 64)
 set format y "10^{%L}"
 
