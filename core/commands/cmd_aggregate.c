@@ -579,17 +579,17 @@ merge_one(fe_ctx_t *ctx, const fe_store_t *target, const pipeline_output_t *outp
       if (strcmp(matched, "fail") == 0) {
          bson_t child;
          bson_iter_t iter;
+         bson_t *details = dispatch_error_details(ctx);
          generic_duplicate_key_error(target, doc, error);
-         /* MongoDB's reply carries keyPattern and keyValue beside errmsg; they are left in
-          * the reply for the envelope to keep. */
-         BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "keyPattern", &child);
+         /* MongoDB's error reply carries keyPattern and keyValue beside errmsg. */
+         BSON_APPEND_DOCUMENT_BEGIN(details, "keyPattern", &child);
          BSON_APPEND_INT32(&child, "_id", 1);
-         bson_append_document_end(ctx->reply, &child);
-         BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "keyValue", &child);
+         bson_append_document_end(details, &child);
+         BSON_APPEND_DOCUMENT_BEGIN(details, "keyValue", &child);
          if (bson_iter_init_find(&iter, doc, "_id")) {
             bson_append_iter(&child, "_id", 3, &iter);
          }
-         bson_append_document_end(ctx->reply, &child);
+         bson_append_document_end(details, &child);
          goto done;
       }
       if (strcmp(matched, "merge") == 0) {

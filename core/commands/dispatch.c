@@ -67,7 +67,7 @@ dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, 
       }
    }
    BSON_APPEND_DOUBLE(reply, "ok", 1.0);
-   return;
+   goto done;
 
 failed:
    if (error.code == 0) {
@@ -76,6 +76,23 @@ failed:
    log_write(LOG_DEBUG, "command", "%s failed: %d %s", ctx.name ? ctx.name : "?", error.code,
              error.message);
    dispatch_error_reply(&error, reply);
+   if (ctx.error_details) {
+      bson_concat(reply, ctx.error_details);
+   }
+
+done:
+   if (ctx.error_details) {
+      bson_destroy(ctx.error_details);
+   }
+}
+
+bson_t *
+dispatch_error_details(fe_ctx_t *ctx)
+{
+   if (!ctx->error_details) {
+      ctx->error_details = bson_new();
+   }
+   return ctx->error_details;
 }
 
 void

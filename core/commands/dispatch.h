@@ -27,6 +27,9 @@ typedef struct fe_ctx {
    ferret_session_t *session; /* the worker's session, locked for the command */
    uint8_t lsid[16];          /* the logical session id, if has_lsid */
    bool has_lsid;
+   /* Owned by the dispatcher; NULL until dispatch_error_details() creates it: fields a failing
+    * handler wants in its error reply (keyPattern and keyValue of a duplicate key). */
+   bson_t *error_details;
 } fe_ctx_t;
 
 typedef bool (*fe_command_fn)(fe_ctx_t *ctx, fe_error_t *error);
@@ -47,6 +50,9 @@ typedef struct fe_command {
  * NULL for OP_MSG, where $db names it. */
 void dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command,
                       bson_t *reply);
+
+/* The document whose fields are appended to the error reply if the handler fails. */
+bson_t *dispatch_error_details(fe_ctx_t *ctx);
 
 /* Writes {ok: 0, errmsg, code, codeName} to *reply, replacing whatever it held. */
 void dispatch_error_reply(const fe_error_t *error, bson_t *reply);
