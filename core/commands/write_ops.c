@@ -82,6 +82,13 @@ write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error)
       id_bytes = bson_get_data(&generated) + 4;
       id_len = generated.len - 5;
    }
+   if (id_bytes == bson_get_data(doc) + 4) {
+      /* _id already comes first, as drivers send it: the document is stored as it is. */
+      bson_destroy(&generated);
+      bson_destroy(out);
+      bson_copy_to(doc, out);
+      goto check_size;
+   }
    /* The elements are copied as raw bytes, _id first: re-appending them through libbson would
     * cut code strings at embedded NUL bytes, and MongoDB returns documents byte for byte. */
    len = 4 + id_len + (doc->len - 5) + 1;
@@ -112,6 +119,8 @@ write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error)
       bson_copy_to(&view, out);
       bson_free(buffer);
    }
+
+check_size:
    if (out->len > HEADER_MAX_BSON_SIZE) {
       return error_set(error, FE_BSONObjectTooLarge,
                        "object to insert too large. size in bytes: %u, max size: %d", out->len,

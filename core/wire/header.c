@@ -61,7 +61,6 @@ bool
 header_validate_bson(const uint8_t *data, size_t len, int max_depth, fe_error_t *error)
 {
    bson_t doc;
-   size_t offset = 0;
    fe_error_t local;
 
    if (!error) {
@@ -71,15 +70,13 @@ header_validate_bson(const uint8_t *data, size_t len, int max_depth, fe_error_t 
    if (len < 5 || (size_t) header_read_int32(data) != len || !bson_init_static(&doc, data, len)) {
       return error_set(error, FE_InvalidBSON, "invalid BSON: bad document length");
    }
-   /* MongoDB stores strings with embedded NUL bytes, so only well-formed UTF-8 is demanded. */
-   if (!bson_validate(&doc, BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL, &offset)) {
-      return error_set(error, FE_InvalidBSON, "invalid BSON at offset %zu", offset);
-   }
    return check_values(&doc, max_depth, error);
 }
 
-/* What bson_validate() leaves out: the nesting depth, and the UTF-8 of string values (libbson
- * checks keys only). */
+/* One pass over a document: its structure (the iterator checks every element's bounds), the
+ * UTF-8 of keys and string values (MongoDB stores strings with embedded NUL bytes, so only
+ * well-formed UTF-8 is demanded), and the nesting depth. Every client document goes through
+ * here, so it walks the bytes once instead of bson_validate() and a second walk. */
 static bool
 check_values(const bson_t *doc, int depth_left, fe_error_t *error)
 {
@@ -93,6 +90,7 @@ check_values(const bson_t *doc, int depth_left, fe_error_t *error)
       return error_set(error, FE_InvalidBSON, "invalid BSON document");
    }
    while (bson_iter_next(&iter)) {
+      const char *key = bson_iter_key(&iter);
       const char *text = NULL;
       uint32_t text_len = 0;
       const uint8_t *data;
@@ -136,8 +134,14 @@ check_values(const bson_t *doc, int depth_left, fe_error_t *error)
       }
       if (text && !bson_utf8_validate(text, text_len, true)) {
          return error_set(error, FE_InvalidBSON, "invalid UTF-8 in the string of field '%s'",
-                          bson_iter_key(&iter));
+                          key);
       }
+      if (!bson_utf8_validate(key, strlen(key), false)) {
+         return error_set(error, FE_InvalidBSON, "invalid UTF-8 in a field name");
+      }
+   }
+   if (iter.err_off != 0) {
+      return error_set(error, FE_InvalidBSON, "invalid BSON at offset %u", iter.err_off);
    }
    return true;
 }
