@@ -85,6 +85,18 @@ static bool drop_collection(const fe_store_t *store, const char *collection, fe_
 static bool backend_failed(const fe_store_t *store, ferret_status_t status,
                            const ferret_error_t *backend_error, fe_error_t *error);
 
+/* Zeroed memory for structs holding a bson_t, which demands more alignment than calloc
+ * promises. size is a multiple of alignment (it is count * sizeof of the struct). */
+static void *
+zalloc_aligned(size_t alignment, size_t size)
+{
+   void *p = aligned_alloc(alignment, size);
+   if (p) {
+      memset(p, 0, size);
+   }
+   return p;
+}
+
 bool
 indexes_is_hidden(const char *collection)
 {
@@ -525,7 +537,8 @@ indexes_doc_keys(const fe_index_t *index, const bson_t *doc, bson_t ***keys, siz
    if (index->partial && !filter_match(index->partial, doc, NULL)) {
       return true;
    }
-   values = calloc(index->path_count ? index->path_count : 1, sizeof *values);
+   values = zalloc_aligned(_Alignof(key_values_t),
+                           (index->path_count ? index->path_count : 1) * sizeof *values);
    if (!values || !bson_iter_init(&root, doc)) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;
@@ -1194,7 +1207,7 @@ indexes_load(const fe_store_t *store, bool unique_only, fe_index_set_t *set, fe_
    if (!catalog_collect(store, &docs, &count, error)) {
       goto done;
    }
-   set->items = calloc(count ? count : 1, sizeof *set->items);
+   set->items = zalloc_aligned(_Alignof(fe_index_t), (count ? count : 1) * sizeof *set->items);
    if (!set->items) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;
