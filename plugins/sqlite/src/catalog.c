@@ -52,13 +52,45 @@ catalog_lookup_main(session_db_t *entry, const char *collection, char table[SQ_T
                     ferret_error_t *error)
 {
    sqlite3_stmt *stmt;
-   ferret_status_t status = session_prepare(entry, LOOKUP_SQL, &stmt, error);
+   uint64_t tag;
+   ferret_status_t status;
 
+   if (session_name_find(entry, collection, table, &tag)) {
+      return FERRET_OK;
+   }
    table[0] = '\0';
+   status = session_prepare(entry, LOOKUP_SQL, &stmt, error);
    if (status != FERRET_OK) {
       return status;
    }
-   return catalog_lookup(entry->main, stmt, collection, table, error);
+   status = catalog_lookup(entry->main, stmt, collection, table, error);
+   if (status == FERRET_OK) {
+      session_name_store(entry, collection, table, tag);
+   }
+   return status;
+}
+
+ferret_status_t
+catalog_lookup_reader(session_db_t *entry, session_reader_t *reader, const char *collection,
+                      char table[SQ_TABLE_NAME_SIZE], ferret_error_t *error)
+{
+   sqlite3_stmt *stmt;
+   uint64_t tag;
+   ferret_status_t status;
+
+   if (session_name_find(entry, collection, table, &tag)) {
+      return FERRET_OK;
+   }
+   table[0] = '\0';
+   status = session_prepare_on(&reader->stmts, reader->conn, LOOKUP_SQL, &stmt, error);
+   if (status != FERRET_OK) {
+      return status;
+   }
+   status = catalog_lookup(reader->conn, stmt, collection, table, error);
+   if (status == FERRET_OK) {
+      session_name_store(entry, collection, table, tag);
+   }
+   return status;
 }
 
 ferret_status_t
@@ -74,6 +106,7 @@ catalog_create_locked(session_db_t *entry, const char *collection, const uint8_t
    if (!collection[0]) {
       return session_fail(error, FERRET_ERR_INVALID_NAME, "empty collection name");
    }
+   session_ddl_enter(entry->session);
    status = session_prepare(entry,
                             "INSERT INTO _ferret_collections(name, options, created) "
                             "VALUES(?1, ?2, ?3)",
@@ -191,6 +224,7 @@ catalog_drop_database(ferret_session_t *session, const char *db, ferret_error_t 
       goto done;
    }
    writing = true;
+   session_ddl_enter(session);
 
    /* Collected first: DROP TABLE cannot run while a statement on the catalog is stepping. */
    status = session_prepare(entry, "SELECT table_name FROM _ferret_collections", &stmt, error);
@@ -429,6 +463,7 @@ catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
       }
    }
    /* Within a file a rename is a catalog update: the table and its rows stay. */
+   session_ddl_enter(session);
    status = session_prepare(entry, "UPDATE _ferret_collections SET name = ?1 WHERE name = ?2",
                             &stmt, error);
    if (status != FERRET_OK) {
@@ -578,6 +613,7 @@ drop_table_locked(session_db_t *entry, const char *collection, const char *table
    ferret_status_t status;
    int rc;
 
+   session_ddl_enter(entry->session);
    session_forget_table(entry, table);
    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s\"", table);
    status = session_exec(entry->main, sql, error);

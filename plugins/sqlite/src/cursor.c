@@ -16,9 +16,11 @@ struct ferret_cursor {
    ferret_session_t *session; /* borrowed; outlives the cursor */
    session_db_t *entry;       /* borrowed from the session, pinned by entry->cursors; NULL for an
                                * empty cursor */
-   sqlite3 *conn;             /* a reader owned by the cursor, or entry->main (borrowed) */
-   bool reader;
-   sqlite3_stmt *stmt; /* owned; NULL for an empty cursor */
+   sqlite3 *conn;             /* reader->conn, or entry->main (borrowed) */
+   session_reader_t *reader;  /* owned until given back; NULL on entry->main */
+   sqlite3_stmt *stmt; /* NULL for an empty cursor; on a reader, borrowed from its statement
+                        * cache (reset when done), else owned */
+   bool stepped;       /* a row was returned */
 };
 
 /* The SQL for one query, built once and used by query() and explain(). */
@@ -82,7 +84,22 @@ cursor_query(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t *q
    if (status != FERRET_OK) {
       goto done;
    }
-   rc = sqlite3_prepare_v2(cursor->conn, plan.sql, -1, &cursor->stmt, NULL);
+   if (cursor->reader) {
+      /* The reader serves only this cursor, so its cached statement is this cursor's alone
+       * until release_source() resets it. */
+      rc = SQLITE_OK;
+      status = session_prepare_on(&cursor->reader->stmts, cursor->conn, plan.sql, &cursor->stmt,
+                                  error);
+      if (status != FERRET_OK) {
+         rc = sqlite3_errcode(cursor->conn);
+         if (!strstr(sqlite3_errmsg(cursor->conn), "no such table")) {
+            goto done;
+         }
+         status = FERRET_OK;
+      }
+   } else {
+      rc = sqlite3_prepare_v2(cursor->conn, plan.sql, -1, &cursor->stmt, NULL);
+   }
    if (rc != SQLITE_OK) {
       if (strstr(sqlite3_errmsg(cursor->conn), "no such table")) {
          /* Dropped between the catalog lookup and now: as if the query ran just after. */
@@ -121,11 +138,17 @@ cursor_next(ferret_cursor_t *cursor, const uint8_t **bson, size_t *len, ferret_e
    }
    rc = sqlite3_step(cursor->stmt);
    if (rc == SQLITE_ROW) {
+      cursor->stepped = true;
       *bson = sqlite3_column_blob(cursor->stmt, 0);
       *len = (size_t) sqlite3_column_bytes(cursor->stmt, 0);
       return FERRET_OK;
    }
-   if (rc == SQLITE_DONE) {
+   if (rc == SQLITE_DONE ||
+       (!cursor->stepped && (rc & 0xff) == SQLITE_ERROR &&
+        strstr(sqlite3_errmsg(cursor->conn), "no such table"))) {
+      /* A cached statement re-prepares itself after a schema change; failing for a missing
+       * table, it saw a drop that committed after the catalog lookup: as if the query ran
+       * just after it, the cursor is empty (what a fresh prepare in cursor_query() does). */
       /* Finished: release the snapshot and the connection now, not when the client closes. */
       release_source(cursor);
       return FERRET_OK;
@@ -223,9 +246,7 @@ static ferret_status_t
 open_source(ferret_session_t *session, const ferret_ns_t *ns, ferret_cursor_t *cursor,
             char table[SQ_TABLE_NAME_SIZE], ferret_error_t *error)
 {
-   sqlite3_stmt *stmt = NULL;
    ferret_status_t status;
-   int rc;
 
    table[0] = '\0';
    status = session_db_get(session, ns->db, false, &cursor->entry, error);
@@ -241,33 +262,27 @@ open_source(ferret_session_t *session, const ferret_ns_t *ns, ferret_cursor_t *c
       cursor->conn = cursor->entry->main;
       return catalog_lookup_main(cursor->entry, ns->collection, table, error);
    }
-   status = session_reader_get(session, cursor->entry, &cursor->conn, error);
-   if (status != FERRET_OK || !cursor->conn) {
+   status = session_reader_get(session, cursor->entry, &cursor->reader, error);
+   if (status != FERRET_OK || !cursor->reader) {
       return status;
    }
-   cursor->reader = true;
-   rc = sqlite3_prepare_v2(cursor->conn,
-                           "SELECT table_name FROM _ferret_collections WHERE name = ?1", -1,
-                           &stmt, NULL);
-   if (rc != SQLITE_OK) {
-      return session_error(cursor->conn, rc, "cannot read the catalog", error);
-   }
-   status = catalog_lookup(cursor->conn, stmt, ns->collection, table, error);
-   sqlite3_finalize(stmt);
-   return status;
+   cursor->conn = cursor->reader->conn;
+   return catalog_lookup_reader(cursor->entry, cursor->reader, ns->collection, table, error);
 }
 
 /* Gives back what open_source() took; safe to call twice. */
 static void
 release_source(ferret_cursor_t *cursor)
 {
-   sqlite3_finalize(cursor->stmt);
-   cursor->stmt = NULL;
-   if (cursor->reader && cursor->conn) {
-      session_reader_put(cursor->session, cursor->entry, cursor->conn);
+   if (cursor->reader) {
+      session_stmt_done(cursor->stmt);
+      session_reader_put(cursor->session, cursor->entry, cursor->reader);
+   } else {
+      sqlite3_finalize(cursor->stmt);
    }
+   cursor->stmt = NULL;
    cursor->conn = NULL;
-   cursor->reader = false;
+   cursor->reader = NULL;
    if (cursor->entry) {
       cursor->entry->cursors--;
       cursor->entry = NULL;

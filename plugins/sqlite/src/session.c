@@ -26,6 +26,10 @@ static ferret_status_t txn_join(ferret_session_t *session, session_db_t *entry,
 static ferret_status_t commit_main(ferret_session_t *session, session_db_t *entry,
                                    ferret_error_t *error);
 static void sleep_ms(int ms);
+static void stmts_clear(session_stmts_t *stmts);
+static void stmts_forget(session_stmts_t *stmts, const char *table);
+static void reader_close(ferret_session_t *session, session_db_t *entry,
+                         session_reader_t *reader);
 
 ferret_status_t
 session_open(ferret_backend_t *backend, ferret_session_t **out, ferret_error_t *error)
@@ -53,6 +57,7 @@ session_close(ferret_session_t *session)
    for (size_t i = 0; i < session->db_count; i++) {
       db_close(session, session->dbs[i]);
    }
+   session_ddl_settle(session);
    free(session->dbs);
    free(session);
 }
@@ -145,6 +150,7 @@ session_db_get(ferret_session_t *session, const char *db, bool create, session_d
       status = session_fail(error, FERRET_ERR_NO_MEMORY, "out of memory");
       goto done;
    }
+   entry->session = session;
    entry->main = conn;
    conn = NULL;
    entry->used = ++session->clock;
@@ -181,6 +187,7 @@ session_db_release(ferret_session_t *session, session_db_t *entry)
 void
 session_trim(ferret_session_t *session)
 {
+   session_ddl_settle(session);
    while (session->db_count > SQ_MAX_DBS) {
       session_db_t *victim = NULL;
       for (size_t i = 0; i < session->db_count; i++) {
@@ -199,14 +206,21 @@ session_trim(ferret_session_t *session)
 ferret_status_t
 session_prepare(session_db_t *entry, const char *sql, sqlite3_stmt **out, ferret_error_t *error)
 {
+   return session_prepare_on(&entry->stmts, entry->main, sql, out, error);
+}
+
+ferret_status_t
+session_prepare_on(session_stmts_t *stmts, sqlite3 *conn, const char *sql, sqlite3_stmt **out,
+                   ferret_error_t *error)
+{
    session_stmt_t *slot = NULL;
    int rc;
 
    *out = NULL;
    for (size_t i = 0; i < SQ_STMT_CACHE; i++) {
-      session_stmt_t *s = &entry->stmts[i];
+      session_stmt_t *s = &stmts->slots[i];
       if (s->sql && strcmp(s->sql, sql) == 0) {
-         s->used = ++entry->stmt_clock;
+         s->used = ++stmts->clock;
          *out = s->stmt;
          return FERRET_OK;
       }
@@ -220,11 +234,11 @@ session_prepare(session_db_t *entry, const char *sql, sqlite3_stmt **out, ferret
       slot->sql = NULL;
       slot->stmt = NULL;
    }
-   rc = sqlite3_prepare_v3(entry->main, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->stmt, NULL);
+   rc = sqlite3_prepare_v3(conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->stmt, NULL);
    if (rc != SQLITE_OK) {
       sqlite3_finalize(slot->stmt);
       slot->stmt = NULL;
-      return session_error(entry->main, rc, "cannot prepare statement", error);
+      return session_error(conn, rc, "cannot prepare statement", error);
    }
    slot->sql = strdup(sql);
    if (!slot->sql) {
@@ -232,7 +246,7 @@ session_prepare(session_db_t *entry, const char *sql, sqlite3_stmt **out, ferret
       slot->stmt = NULL;
       return session_fail(error, FERRET_ERR_NO_MEMORY, "out of memory");
    }
-   slot->used = ++entry->stmt_clock;
+   slot->used = ++stmts->clock;
    *out = slot->stmt;
    return FERRET_OK;
 }
@@ -249,18 +263,88 @@ session_stmt_done(sqlite3_stmt *stmt)
 void
 session_forget_table(session_db_t *entry, const char *table)
 {
-   char quoted[SQ_TABLE_NAME_SIZE + 2];
+   stmts_forget(&entry->stmts, table);
+   for (size_t i = 0; i < entry->idle_count; i++) {
+      stmts_forget(&entry->idle[i]->stmts, table);
+   }
+}
 
-   snprintf(quoted, sizeof quoted, "\"%s\"", table);
-   for (size_t i = 0; i < SQ_STMT_CACHE; i++) {
-      session_stmt_t *s = &entry->stmts[i];
-      if (s->sql && strstr(s->sql, quoted)) {
-         sqlite3_finalize(s->stmt);
-         free(s->sql);
-         s->sql = NULL;
-         s->stmt = NULL;
+bool
+session_name_find(session_db_t *entry, const char *collection, char table[SQ_TABLE_NAME_SIZE],
+                  uint64_t *tag)
+{
+   ferret_backend_t *backend = entry->session->backend;
+   uint64_t generation;
+
+   *tag = 0;
+   /* ddl_active first: a DDL raises it before its first bump and lowers it after its last, so
+    * seeing it at zero and then the generation means every finished DDL's bump is seen. */
+   if (entry->session->txn || atomic_load(&backend->ddl_active) != 0) {
+      return false;
+   }
+   generation = atomic_load(&backend->ddl_generation) + 1;
+   for (size_t i = 0; i < SQ_NAME_CACHE; i++) {
+      session_name_t *n = &entry->names[i];
+      if (n->collection && n->generation == generation && strcmp(n->collection, collection) == 0) {
+         n->used = ++entry->names_clock;
+         memcpy(table, n->table, SQ_TABLE_NAME_SIZE);
+         return true;
       }
    }
+   *tag = generation;
+   return false;
+}
+
+void
+session_name_store(session_db_t *entry, const char *collection, const char *table, uint64_t tag)
+{
+   session_name_t *slot = NULL;
+
+   if (tag == 0 || !table[0]) {
+      return;
+   }
+   for (size_t i = 0; i < SQ_NAME_CACHE; i++) {
+      session_name_t *n = &entry->names[i];
+      if (n->collection && strcmp(n->collection, collection) == 0) {
+         slot = n;
+         break;
+      }
+      if (!slot || !n->collection || (slot->collection && n->used < slot->used)) {
+         slot = n;
+      }
+   }
+   if (!slot->collection || strcmp(slot->collection, collection) != 0) {
+      free(slot->collection);
+      slot->collection = strdup(collection);
+      if (!slot->collection) {
+         return; /* not cached: the next lookup reads the catalog */
+      }
+   }
+   snprintf(slot->table, sizeof slot->table, "%s", table);
+   slot->generation = tag;
+   slot->used = ++entry->names_clock;
+}
+
+void
+session_ddl_enter(ferret_session_t *session)
+{
+   if (session->ddl_held) {
+      return;
+   }
+   atomic_fetch_add(&session->backend->ddl_active, 1);
+   atomic_fetch_add(&session->backend->ddl_generation, 1);
+   session->ddl_held = true;
+}
+
+void
+session_ddl_settle(ferret_session_t *session)
+{
+   if (!session->ddl_held || session->txn) {
+      return;
+   }
+   atomic_fetch_add(&session->backend->ddl_generation, 1);
+   atomic_fetch_sub(&session->backend->ddl_active, 1);
+   session->ddl_held = false;
 }
 
 ferret_status_t
@@ -308,24 +392,38 @@ session_read_begin(ferret_session_t *session, session_db_t *entry, ferret_error_
 }
 
 ferret_status_t
-session_reader_get(ferret_session_t *session, session_db_t *entry, sqlite3 **out,
+session_reader_get(ferret_session_t *session, session_db_t *entry, session_reader_t **out,
                    ferret_error_t *error)
 {
+   session_reader_t *reader = NULL;
+   ferret_status_t status;
+
+   *out = NULL;
    if (entry->idle_count > 0) {
       *out = entry->idle[--entry->idle_count];
       return FERRET_OK;
    }
+   reader = calloc(1, sizeof *reader);
+   if (!reader) {
+      return session_fail(error, FERRET_ERR_NO_MEMORY, "out of memory");
+   }
    /* The file exists: entry->main has it open, so no drop can have unlinked it. */
-   return registry_open(session->backend, entry->name, false, out, error);
+   status = registry_open(session->backend, entry->name, false, &reader->conn, error);
+   if (status != FERRET_OK || !reader->conn) {
+      free(reader);
+      return status;
+   }
+   *out = reader;
+   return FERRET_OK;
 }
 
 void
-session_reader_put(ferret_session_t *session, session_db_t *entry, sqlite3 *conn)
+session_reader_put(ferret_session_t *session, session_db_t *entry, session_reader_t *reader)
 {
    if (entry->idle_count < SQ_MAX_IDLE_READERS) {
-      entry->idle[entry->idle_count++] = conn;
+      entry->idle[entry->idle_count++] = reader;
    } else {
-      registry_close(session->backend, entry->name, conn);
+      reader_close(session, entry, reader);
    }
 }
 
@@ -458,14 +556,12 @@ commit_main(ferret_session_t *session, session_db_t *entry, ferret_error_t *erro
 static void
 db_close(ferret_session_t *session, session_db_t *entry)
 {
-   for (size_t i = 0; i < SQ_STMT_CACHE; i++) {
-      if (entry->stmts[i].sql) {
-         sqlite3_finalize(entry->stmts[i].stmt);
-         free(entry->stmts[i].sql);
-      }
+   stmts_clear(&entry->stmts);
+   for (size_t i = 0; i < SQ_NAME_CACHE; i++) {
+      free(entry->names[i].collection);
    }
    for (size_t i = 0; i < entry->idle_count; i++) {
-      registry_close(session->backend, entry->name, entry->idle[i]);
+      reader_close(session, entry, entry->idle[i]);
    }
    if (entry->in_txn) {
       sqlite3_exec(entry->main, "ROLLBACK", NULL, NULL, NULL);
@@ -480,4 +576,43 @@ sleep_ms(int ms)
 {
    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
    nanosleep(&ts, NULL);
+}
+
+static void
+stmts_clear(session_stmts_t *stmts)
+{
+   for (size_t i = 0; i < SQ_STMT_CACHE; i++) {
+      if (stmts->slots[i].sql) {
+         sqlite3_finalize(stmts->slots[i].stmt);
+         free(stmts->slots[i].sql);
+         stmts->slots[i].sql = NULL;
+         stmts->slots[i].stmt = NULL;
+      }
+   }
+}
+
+static void
+stmts_forget(session_stmts_t *stmts, const char *table)
+{
+   char quoted[SQ_TABLE_NAME_SIZE + 2];
+
+   snprintf(quoted, sizeof quoted, "\"%s\"", table);
+   for (size_t i = 0; i < SQ_STMT_CACHE; i++) {
+      session_stmt_t *s = &stmts->slots[i];
+      if (s->sql && strstr(s->sql, quoted)) {
+         sqlite3_finalize(s->stmt);
+         free(s->sql);
+         s->sql = NULL;
+         s->stmt = NULL;
+      }
+   }
+}
+
+/* Every statement is finalized first: registry_close() needs a bare connection. */
+static void
+reader_close(ferret_session_t *session, session_db_t *entry, session_reader_t *reader)
+{
+   stmts_clear(&reader->stmts);
+   registry_close(session->backend, entry->name, reader->conn);
+   free(reader);
 }

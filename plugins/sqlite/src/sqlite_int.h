@@ -9,6 +9,7 @@
 #define SQ_SQLITE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,8 @@
 #define SQ_MAX_DBS 16
 /* Idle read-only connections a session keeps per database for cursors. */
 #define SQ_MAX_IDLE_READERS 4
+/* Collection -> table mappings a session keeps per database. */
+#define SQ_NAME_CACHE 16
 /* Room for "c_<int64>" plus the NUL. */
 #define SQ_TABLE_NAME_SIZE 32
 
@@ -37,6 +40,11 @@ struct ferret_backend {
    int busy_timeout_ms;
    pthread_mutex_t lock;   /* guards files */
    registry_file_t *files; /* owned; the database files some session has open */
+   /* Validate the sessions' collection -> table caches (session_name_find()). A DDL bumps
+    * ddl_active and ddl_generation before it changes the catalog and bumps the generation
+    * again, then drops ddl_active, after it committed or rolled back. */
+   atomic_uint_fast64_t ddl_generation;
+   atomic_int ddl_active;
 };
 
 typedef struct session_stmt {
@@ -45,18 +53,41 @@ typedef struct session_stmt {
    uint64_t used;       /* the session clock when last used, for eviction */
 } session_stmt_t;
 
+/* Statements kept prepared on one connection, least recently used evicted. */
+typedef struct session_stmts {
+   session_stmt_t slots[SQ_STMT_CACHE];
+   uint64_t clock;
+} session_stmts_t;
+
+/* A read-only connection for cursors outside a transaction, with its own statements: a
+ * reader serves one cursor at a time, so its cached statements are never shared. */
+typedef struct session_reader {
+   sqlite3 *conn; /* owned (through the registry) */
+   session_stmts_t stmts;
+} session_reader_t;
+
+/* One cached collection -> table mapping. */
+typedef struct session_name {
+   char *collection; /* owned; NULL for an empty slot */
+   char table[SQ_TABLE_NAME_SIZE];
+   uint64_t generation; /* backend->ddl_generation when the catalog was read */
+   uint64_t used;
+} session_name_t;
+
 /* A database file as one session sees it. */
 typedef struct session_db {
+   ferret_session_t *session; /* borrowed; owns the entry */
    char *name;    /* owned; the MongoDB database name */
    sqlite3 *main; /* owned (through the registry); writes, catalog reads, cursors inside a
                    * transaction */
-   session_stmt_t stmts[SQ_STMT_CACHE];
-   sqlite3 *idle[SQ_MAX_IDLE_READERS]; /* owned; readers waiting for the next cursor */
+   session_stmts_t stmts;                       /* on main */
+   session_name_t names[SQ_NAME_CACHE];
+   uint64_t names_clock;
+   session_reader_t *idle[SQ_MAX_IDLE_READERS]; /* owned; readers waiting for the next cursor */
    size_t idle_count;
    int cursors;   /* open cursors using this entry; such an entry is never evicted */
    bool in_txn;   /* main holds the session transaction's BEGIN IMMEDIATE */
    uint64_t used;       /* session clock when last used */
-   uint64_t stmt_clock; /* ticks for the statement cache's eviction */
 } session_db_t;
 
 struct ferret_session {
@@ -65,6 +96,7 @@ struct ferret_session {
    size_t db_count;
    size_t db_capacity;
    bool txn; /* begin() was called and neither commit() nor abort() yet */
+   bool ddl_held; /* this session counts in backend->ddl_active (session_ddl_enter()) */
    uint64_t clock;
 };
 
@@ -114,9 +146,31 @@ void session_trim(ferret_session_t *session);
 /* A cached prepared statement on entry->main; reset it with session_stmt_done(). */
 ferret_status_t session_prepare(session_db_t *entry, const char *sql, sqlite3_stmt **out,
                                 ferret_error_t *error);
+/* The same on any connection, cached in stmts. */
+ferret_status_t session_prepare_on(session_stmts_t *stmts, sqlite3 *conn, const char *sql,
+                                   sqlite3_stmt **out, ferret_error_t *error);
 void session_stmt_done(sqlite3_stmt *stmt);
-/* Drops cached statements whose SQL mentions table (after a DROP TABLE). */
+/* Drops cached statements whose SQL mentions table (after a DROP TABLE), on main and on the
+ * idle readers. */
 void session_forget_table(session_db_t *entry, const char *table);
+
+/*
+ * The collection -> table cache. session_name_find() fills table and returns true when a
+ * mapping is cached and no catalog change happened since it was read; otherwise it sets *tag
+ * to what session_name_store() needs (0: do not cache, a catalog change is under way or the
+ * session is inside a transaction, which reads its own snapshot). The tag is taken before
+ * the catalog read, so a change committed after it invalidates what that read returned.
+ */
+bool session_name_find(session_db_t *entry, const char *collection,
+                       char table[SQ_TABLE_NAME_SIZE], uint64_t *tag);
+void session_name_store(session_db_t *entry, const char *collection, const char *table,
+                        uint64_t tag);
+/* Called before any catalog change (create, drop, rename): until session_ddl_settle(), every
+ * session reads the catalog instead of its cache. */
+void session_ddl_enter(ferret_session_t *session);
+/* After the change committed or rolled back (outside a transaction; a transaction settles at
+ * commit or abort). Called by session_trim(). */
+void session_ddl_settle(ferret_session_t *session);
 
 /* Starts a write on entry->main: BEGIN IMMEDIATE, or a savepoint inside the session's
  * transaction. Every successful call is paired with session_write_end(). */
@@ -132,8 +186,9 @@ ferret_status_t session_read_begin(ferret_session_t *session, session_db_t *entr
 
 /* A connection for a cursor outside a transaction; give it back with session_reader_put(). */
 ferret_status_t session_reader_get(ferret_session_t *session, session_db_t *entry,
-                                   sqlite3 **out, ferret_error_t *error);
-void session_reader_put(ferret_session_t *session, session_db_t *entry, sqlite3 *conn);
+                                   session_reader_t **out, ferret_error_t *error);
+void session_reader_put(ferret_session_t *session, session_db_t *entry,
+                        session_reader_t *reader);
 
 /* Fills *error from SQLite's state and returns the matching status. what says what failed. */
 ferret_status_t session_error(sqlite3 *conn, int rc, const char *what, ferret_error_t *error);
@@ -149,9 +204,13 @@ ferret_status_t session_exec(sqlite3 *conn, const char *sql, ferret_error_t *err
  * "SELECT table_name FROM _ferret_collections WHERE name = ?1". table is empty when absent. */
 ferret_status_t catalog_lookup(sqlite3 *conn, sqlite3_stmt *stmt, const char *collection,
                                char table[SQ_TABLE_NAME_SIZE], ferret_error_t *error);
-/* The same through the entry's statement cache. */
+/* The same through the entry's statement cache and name cache. */
 ferret_status_t catalog_lookup_main(session_db_t *entry, const char *collection,
                                     char table[SQ_TABLE_NAME_SIZE], ferret_error_t *error);
+/* The same on a reader connection outside a transaction. */
+ferret_status_t catalog_lookup_reader(session_db_t *entry, session_reader_t *reader,
+                                      const char *collection, char table[SQ_TABLE_NAME_SIZE],
+                                      ferret_error_t *error);
 /* Creates a collection; the caller holds a write transaction and knows it is absent. */
 ferret_status_t catalog_create_locked(session_db_t *entry, const char *collection,
                                       const uint8_t *options, size_t options_len,
