@@ -225,6 +225,7 @@ backend_session_close(ferret_session_t *session)
    }
    /* Closing the connection rolls back a transaction left open. */
    catalog_cache_clear(session);
+   conn_prepared_clear(session);
    PQfinish(session->conn);
    free(session);
 }

@@ -112,6 +112,8 @@ conn_ready(ferret_session_t *session, ferret_error_t *error)
       return conn_fail(error, FERRET_ERR_UNAVAILABLE,
                        "the transaction was lost with the connection to postgresql");
    }
+   /* A new server connection knows none of our prepared statements. */
+   conn_prepared_clear(session);
    PQreset(session->conn);
    if (PQstatus(session->conn) != CONNECTION_OK) {
       conn_copy_trimmed(message, sizeof message, PQerrorMessage(session->conn));
@@ -321,5 +323,89 @@ conn_check_result(PGconn *conn, PGresult *res, const char *what, ferret_error_t 
          snprintf(error->message, sizeof error->message, "%.200s: %.300s", what, message);
       }
    }
+   return status;
+}
+
+void
+conn_prepared_clear(ferret_session_t *session)
+{
+   for (size_t i = 0; i < PG_PREPARED_SIZE; i++) {
+      free(session->prepared[i].sql);
+      session->prepared[i].sql = NULL;
+   }
+}
+
+ferret_status_t
+conn_exec_prepared(ferret_session_t *session, const char *what, const char *sql,
+                   const pg_params_t *params, bool result_binary, PGresult **out,
+                   ferret_error_t *error)
+{
+   pg_prepared_t *slot = NULL;
+   char name[32];
+   PGresult *res = NULL; /* owned; transfers to *out on success */
+   ferret_status_t status;
+
+   if (out != NULL) {
+      *out = NULL;
+   }
+   for (size_t i = 0; i < PG_PREPARED_SIZE; i++) {
+      pg_prepared_t *p = &session->prepared[i];
+      if (p->sql != NULL && strcmp(p->sql, sql) == 0) {
+         slot = p;
+         break;
+      }
+      if (slot == NULL || p->sql == NULL || (slot->sql != NULL && p->used < slot->used)) {
+         slot = p;
+      }
+   }
+   if (slot->sql == NULL || strcmp(slot->sql, sql) != 0) {
+      /* Preparing (and deallocating an evicted statement) only outside a transaction: a
+       * failure there would abort the caller's transaction for a cache's sake. */
+      if (PQstatus(session->conn) != CONNECTION_OK ||
+          PQtransactionStatus(session->conn) != PQTRANS_IDLE) {
+         return conn_exec(session, what, sql, params, result_binary, out, error);
+      }
+      if (slot->sql != NULL) {
+         /* Full: start over. DEALLOCATE ALL also drops statements forgotten after a failure,
+          * and a working set beyond the cache is rare (many collections at once). */
+         PQclear(PQexec(session->conn, "DEALLOCATE ALL"));
+         conn_prepared_clear(session);
+      }
+      slot->id = ++session->prepared_next_id;
+      snprintf(name, sizeof name, "ferret_p%u", slot->id);
+      res = PQprepare(session->conn, name, sql, params->count, NULL);
+      status = conn_check_result(session->conn, res, what, error);
+      PQclear(res);
+      res = NULL;
+      if (status != FERRET_OK) {
+         if (session->txn == PG_TXN_ACTIVE && PQstatus(session->conn) != CONNECTION_OK) {
+            session->txn = PG_TXN_BROKEN;
+         }
+         return status;
+      }
+      slot->sql = strdup(sql);
+      if (slot->sql == NULL) {
+         /* The server keeps the statement under a name we forget: harmless until reset. */
+         return conn_exec(session, what, sql, params, result_binary, out, error);
+      }
+   }
+   slot->used = ++session->prepared_clock;
+   snprintf(name, sizeof name, "ferret_p%u", slot->id);
+   res = PQexecPrepared(session->conn, name, params->count, params->values, params->lengths,
+                        params->formats, result_binary ? 1 : 0);
+   status = conn_check_result(session->conn, res, what, error);
+   if (status != FERRET_OK) {
+      if (session->txn == PG_TXN_ACTIVE && PQstatus(session->conn) != CONNECTION_OK) {
+         session->txn = PG_TXN_BROKEN;
+      }
+      /* A failed statement may be one the server no longer knows (a reset we did not see):
+       * forget it so that the next call prepares again. */
+      free(slot->sql);
+      slot->sql = NULL;
+   } else if (out != NULL) {
+      *out = res;
+      res = NULL;
+   }
+   PQclear(res);
    return status;
 }

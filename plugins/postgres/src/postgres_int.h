@@ -28,6 +28,8 @@
 #define PG_QUALIFIED_MAX (2 * PG_IDENT_MAX + 8)
 
 #define PG_CACHE_SIZE 64
+/* Named prepared statements a session keeps on its connection. */
+#define PG_PREPARED_SIZE 32
 #define PG_MAX_PARAMS 16
 
 /* The process-wide state; immutable after open(), so sessions share it without locks. */
@@ -53,6 +55,13 @@ typedef struct pg_cache_entry {
    char qualified[PG_QUALIFIED_MAX]; /* "schema"."table" */
 } pg_cache_entry_t;
 
+/* A statement prepared on the session's connection as "ferret_p<id>". */
+typedef struct pg_prepared {
+   char *sql; /* owned; NULL for an empty slot */
+   unsigned id;
+   uint64_t used;
+} pg_prepared_t;
+
 /* One per worker; used by one thread at a time. */
 struct ferret_session {
    ferret_backend_t *backend; /* borrowed; outlives the session */
@@ -64,6 +73,11 @@ struct ferret_session {
     * statement reports as undefined_table; the entry is then dropped and the call retried. */
    pg_cache_entry_t cache[PG_CACHE_SIZE];
    unsigned cache_next;
+   /* Prepared statements, by SQL text; forgotten when the connection is reset, since the
+    * server forgets them with the connection. */
+   pg_prepared_t prepared[PG_PREPARED_SIZE];
+   unsigned prepared_next_id;
+   uint64_t prepared_clock;
 };
 
 /* Parameters of one statement; values are borrowed for the statement. */
@@ -101,6 +115,15 @@ void conn_params_bytes(pg_params_t *params, const void *bytes /* borrowed */, si
 ferret_status_t conn_exec(ferret_session_t *session, const char *what, const char *sql,
                           const pg_params_t *params, bool result_binary, PGresult **out,
                           ferret_error_t *error);
+
+/* Like conn_exec(), with params, through a named statement prepared on first use (the SQL
+ * must not vary per call, or the cache only churns). Falls back to conn_exec() when no slot
+ * can be freed (inside a transaction). */
+ferret_status_t conn_exec_prepared(ferret_session_t *session, const char *what, const char *sql,
+                                   const pg_params_t *params, bool result_binary, PGresult **out,
+                                   ferret_error_t *error);
+/* Forgets every prepared statement (the connection was reset or closed). */
+void conn_prepared_clear(ferret_session_t *session);
 
 /* Like conn_exec() on a bare connection (open() has no session yet). */
 ferret_status_t conn_exec_raw(PGconn *conn, const char *what, const char *sql,

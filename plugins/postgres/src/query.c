@@ -366,7 +366,14 @@ query_fetch(ferret_cursor_t *cursor, ferret_error_t *error)
    cursor->row = 0;
    snprintf(what, sizeof what, "read '%s'", cursor->ns_name);
    query_sql(cursor, batch, sql, sizeof sql, &params);
-   status = conn_exec(cursor->session, what, sql, &params, true, &cursor->res, error);
+   /* A lookup by _id has one shape per collection; later batches carry literals (seq, skip)
+    * and would only churn the statement cache. */
+   if (cursor->id_key_count > 0 && !cursor->started && cursor->skip == 0) {
+      status = conn_exec_prepared(cursor->session, what, sql, &params, true, &cursor->res,
+                                  error);
+   } else {
+      status = conn_exec(cursor->session, what, sql, &params, true, &cursor->res, error);
+   }
    if (status != FERRET_OK) {
       return status;
    }

@@ -103,7 +103,7 @@ write_replace(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t *e
       }
       snprintf(sql, sizeof sql, "UPDATE %s SET doc = $3 WHERE id_key = $1 AND doc = $2",
                qualified);
-      status = conn_exec(session, what, sql, &params, false, &res, error);
+      status = conn_exec_prepared(session, what, sql, &params, false, &res, error);
       if (!write_retry(session, ns, &status, attempt, error)) {
          break;
       }
@@ -143,7 +143,7 @@ write_delete_one(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t
                expected != NULL ? " AND doc = $2" : "");
       PQclear(res);
       res = NULL;
-      status = conn_exec(session, what, sql, &params, false, &res, error);
+      status = conn_exec_prepared(session, what, sql, &params, false, &res, error);
       if (!write_retry(session, ns, &status, attempt, error)) {
          break;
       }
@@ -180,7 +180,7 @@ write_chunk(ferret_session_t *session, const ferret_ns_t *ns, const char *qualif
                qualified);
       conn_params_bytes(&params, docs[0].id_key, docs[0].id_key_len);
       conn_params_bytes(&params, docs[0].bson, docs[0].bson_len);
-      status = conn_exec(session, what, sql, &params, false, &res, error);
+      status = conn_exec_prepared(session, what, sql, &params, false, &res, error);
       if (status == FERRET_OK) {
          m = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
       }
@@ -266,7 +266,7 @@ write_unnest(ferret_session_t *session, const char *what, const char *qualified,
             qualified, on_conflict ? " ON CONFLICT (id_key) DO NOTHING RETURNING id_key" : "");
    conn_params_bytes(&params, keys, keys_len);
    conn_params_bytes(&params, bsons, bsons_len);
-   status = conn_exec(session, what, sql, &params, true, out, error);
+   status = conn_exec_prepared(session, what, sql, &params, true, out, error);
 
 done:
    free(keys);
