@@ -3,6 +3,8 @@
  */
 #include "commands/args.h"
 
+#include "backend/indexes.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -36,6 +38,11 @@ args_check_collection_name(const char *db, const char *collection, fe_error_t *e
    }
    if (strchr(collection, '$')) {
       return error_set(error, FE_InvalidNamespace, "Invalid collection name: %s", collection);
+   }
+   if (indexes_is_hidden(collection)) {
+      return error_set(error, FE_InvalidNamespace,
+                       "collection names starting with '%s' are reserved: %s.%s",
+                       INDEXES_HIDDEN_PREFIX, db, collection);
    }
    if (strlen(db) + 1 + strlen(collection) > MAX_NAMESPACE) {
       return error_set(error, FE_InvalidNamespace, "Fully qualified namespace is too long: %s.%s",

@@ -218,8 +218,7 @@ cmd_create(fe_ctx_t *ctx, fe_error_t *error)
    ferret_ns_t ns;
    bool ok = false;
 
-   if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error)) {
+   if (!args_collection(ctx, &collection, error)) {
       goto done;
    }
    if (bson_iter_init(&iter, ctx->command)) {
@@ -268,8 +267,7 @@ cmd_drop(fe_ctx_t *ctx, fe_error_t *error)
    ferret_ns_t ns;
    fe_store_t store;
 
-   if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error)) {
+   if (!args_collection(ctx, &collection, error)) {
       return false;
    }
    /* The indexes first: a failure in between leaves a collection without them, never index
@@ -386,7 +384,6 @@ cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error)
    fe_index_set_t set = {0};
 
    if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error) ||
        !collection_stats(ctx, ctx->db, collection, &stats, error)) {
       return false;
    }

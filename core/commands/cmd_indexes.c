@@ -51,7 +51,6 @@ cmd_create_indexes(fe_ctx_t *ctx, fe_error_t *error)
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error) ||
        !args_array(ctx->command, "indexes", &specs, &has_specs, error)) {
       goto done;
    }
@@ -156,7 +155,6 @@ cmd_drop_indexes(fe_ctx_t *ctx, fe_error_t *error)
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error) ||
        !collection_exists(ctx, collection, &exists, error)) {
       goto done;
    }
@@ -278,7 +276,6 @@ cmd_list_indexes(fe_ctx_t *ctx, fe_error_t *error)
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error) ||
        !args_document(ctx->command, "cursor", &cursor_options, NULL, error) ||
        !args_int64(&cursor_options, "batchSize", &batch_size, error) ||
        !collection_exists(ctx, collection, &exists, error)) {

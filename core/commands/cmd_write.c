@@ -42,7 +42,6 @@ cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
    fe_index_set_t set = {0};
 
    if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
        !statements(ctx, "documents", &items, &count, error)) {
       goto done;
@@ -133,7 +132,6 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
        !args_document(ctx->command, "let", &let, NULL, error) ||
        !statements(ctx, "updates", &items, &count, error) ||
@@ -235,7 +233,6 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error) ||
        !args_bool(ctx->command, "ordered", &ordered, error) ||
        !args_document(ctx->command, "let", &let, NULL, error) ||
        !statements(ctx, "deletes", &items, &count, error) ||
@@ -323,7 +320,6 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
    bson_init(&result.upserted_id);
    bson_init(&update);
    if (!args_collection(ctx, &collection, error) ||
-       !write_ops_check_visible(ctx, collection, error) ||
        !args_check_collation(ctx->command, error) ||
        !args_document(ctx->command, "query", &query, NULL, error) ||
        !args_document(ctx->command, "sort", &sort, NULL, error) ||
@@ -399,6 +395,9 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
       };
       if (!write_ops_update(&store, &statement, &result, error)) {
          bson_append_document_end(ctx->reply, &last_error);
+         if (result.duplicate) {
+            bson_concat(dispatch_error_details(ctx), result.duplicate);
+         }
          goto done;
       }
       BSON_APPEND_INT32(&last_error, "n", (int32_t) (result.matched + (result.upserted ? 1 : 0)));

@@ -40,16 +40,6 @@ write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
    store->ns.collection = collection;
 }
 
-bool
-write_ops_check_visible(const fe_ctx_t *ctx, const char *collection, fe_error_t *error)
-{
-   if (indexes_is_hidden(collection)) {
-      return error_set(error, FE_InvalidNamespace,
-                       "collection names starting with '%s' are reserved: %s.%s",
-                       INDEXES_HIDDEN_PREFIX, ctx->db, collection);
-   }
-   return true;
-}
 
 bool
 write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error)

@@ -17,10 +17,6 @@
 /* The store for the command's namespace on the worker's session. */
 void write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store);
 
-/* Refuses (73 InvalidNamespace) the core's hidden collections (indexes_is_hidden()) as the
- * target of a user command. */
-bool write_ops_check_visible(const fe_ctx_t *ctx, const char *collection, fe_error_t *error);
-
 /* Makes the document to insert: _id first, generated (ObjectId) when missing; checks the _id
  * type and the size limit. *out is caller storage, initialized even on failure. */
 bool write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error);

@@ -358,6 +358,13 @@ class TestHidden(Base):
         with self.assertRaises(OperationFailure) as cm:
             self.db.command('drop', '__ferret.indexes')
         self.assertEqual(cm.exception.code, 73)
+        # Reads are refused too: the index catalog is the server's, not a client's.
+        with self.assertRaises(OperationFailure) as cm:
+            list(self.db['__ferret.indexes'].find())
+        self.assertEqual(cm.exception.code, 73)
+        with self.assertRaises(OperationFailure) as cm:
+            list(self.db['__ferret.indexes'].aggregate([]))
+        self.assertEqual(cm.exception.code, 73)
 
     def test_database_with_only_hidden_collections_is_not_listed(self):
         name = DB + '_ghost'
