@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "backend/generic.h"
+#include "backend/indexes.h"
 #include "backend/pushdown.h"
 #include "commands/args.h"
 #include "commands/handlers.h"
@@ -57,10 +58,12 @@ static bool write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *co
                       size_t count, fe_error_t *error);
 static bool write_merge(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs,
                         size_t count, fe_error_t *error);
-static bool merge_one(fe_ctx_t *ctx, const fe_store_t *target, const pipeline_output_t *output,
+static bool merge_one(fe_ctx_t *ctx, const fe_store_t *target, const fe_index_set_t *unique,
+                      const pipeline_output_t *output,
                       const bson_t *doc, fe_error_t *error);
 static void merge_fields(const bson_t *current, const bson_t *doc, bson_t *out);
 static bool is_capped(const bson_t *options);
+static bool is_id_violation(const bson_t *duplicate);
 
 /* $listLocalSessions */
 static bool local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error);
@@ -405,6 +408,8 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
    char temp_name[64];
    char oid_hex[25];
    bson_oid_t oid;
+   fe_index_set_t target_indexes = {0}; /* the target's indexes, rebuilt on the temp */
+   fe_index_set_t temp_unique = {0};
    ferret_error_t backend_error = {0};
    ferret_status_t status;
    bool created = false;
@@ -424,7 +429,8 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
                 target.ns.db, target.ns.collection);
       goto done;
    }
-   batch = calloc(OUT_INSERT_BATCH, sizeof *batch);
+   /* bson_t demands 128-byte alignment, more than calloc promises. */
+   batch = aligned_alloc(BSON_ALIGNOF(bson_t), OUT_INSERT_BATCH * sizeof *batch);
    pointers = calloc(OUT_INSERT_BATCH, sizeof *pointers);
    if (!batch || !pointers) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
@@ -447,6 +453,19 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
       goto done;
    }
    created = true;
+   /* The target keeps its indexes: they are built on the temporary collection first, so its
+    * unique indexes judge the new contents before the rename makes them visible. */
+   if (!indexes_load(&target, false, &target_indexes, error)) {
+      goto done;
+   }
+   for (size_t i = 0; i < target_indexes.count; i++) {
+      if (!indexes_create(&temp, &target_indexes.items[i].spec, error)) {
+         goto done;
+      }
+   }
+   if (!indexes_load(&temp, true, &temp_unique, error)) {
+      goto done;
+   }
 
    for (size_t start = 0; start < count; start += OUT_INSERT_BATCH) {
       size_t n = count - start < OUT_INSERT_BATCH ? count - start : OUT_INSERT_BATCH;
@@ -464,8 +483,8 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
             goto done;
          }
       }
-      inserted_ok = generic_insert(&temp, (const bson_t *const *) pointers, n, &inserted,
-                                   &duplicate, error);
+      inserted_ok = indexes_insert(&temp, &temp_unique, (const bson_t *const *) pointers, n,
+                                   &inserted, &duplicate, NULL, error);
       for (size_t i = 0; i < prepared; i++) {
          bson_destroy(&batch[i]);
       }
@@ -482,6 +501,9 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
       goto done;
    }
    created = false; /* it is the target now */
+   if (!indexes_rename(&temp, &target, error)) {
+      goto done;
+   }
    ok = true;
 
 done:
@@ -490,9 +512,13 @@ done:
    }
    if (created) {
       ferret_error_t drop_error = {0};
+      fe_error_t ignored = {0};
       /* Best effort: the command already failed with the error that matters. */
+      (void) indexes_drop_all(&temp, &ignored);
       (void) temp.methods->drop_collection(temp.session, &temp.ns, &drop_error);
    }
+   indexes_set_destroy(&target_indexes);
+   indexes_set_destroy(&temp_unique);
    free(pointers);
    free(batch);
    bson_destroy(&options);
@@ -507,21 +533,24 @@ write_merge(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs,
 {
    fe_store_t target;
    bson_t doc = BSON_INITIALIZER; /* the result with its _id first (generated if missing) */
+   fe_index_set_t unique = {0};   /* the target's unique indexes, kept in step */
    bool ok = false;
 
-   if (!output_store(ctx, output, &target, error)) {
+   if (!output_store(ctx, output, &target, error) ||
+       !indexes_load(&target, true, &unique, error)) {
       goto done;
    }
    for (size_t i = 0; i < count; i++) {
       bson_destroy(&doc);
       if (!write_ops_prepare_insert(docs[i], &doc, error) ||
-          !merge_one(ctx, &target, output, &doc, error)) {
+          !merge_one(ctx, &target, &unique, output, &doc, error)) {
          goto done;
       }
    }
    ok = true;
 
 done:
+   indexes_set_destroy(&unique);
    bson_destroy(&doc);
    return ok;
 }
@@ -530,13 +559,14 @@ done:
  * whenNotMatched. The write is a compare-and-swap (or an insert that fails on an existing
  * _id), so a concurrent change to the same document makes it start again from the lookup. */
 static bool
-merge_one(fe_ctx_t *ctx, const fe_store_t *target, const pipeline_output_t *output,
-          const bson_t *doc, fe_error_t *error)
+merge_one(fe_ctx_t *ctx, const fe_store_t *target, const fe_index_set_t *unique,
+          const pipeline_output_t *output, const bson_t *doc, fe_error_t *error)
 {
    const char *matched = output->when_matched;
    const char *not_matched = output->when_not_matched;
    bson_t *current = NULL;            /* owned; the stored document */
    bson_t merged = BSON_INITIALIZER;  /* whenMatched "merge": current with doc's fields */
+   bson_t duplicate = BSON_INITIALIZER; /* {keyPattern, keyValue} of a unique-index violation */
    bool ok = false;
 
    for (int attempt = 0; attempt < MERGE_MAX_ATTEMPTS; attempt++) {
@@ -552,7 +582,7 @@ merge_one(fe_ctx_t *ctx, const fe_store_t *target, const pipeline_output_t *outp
       }
       if (!current) {
          size_t inserted = 0;
-         ptrdiff_t duplicate = -1;
+         ptrdiff_t duplicate_index = -1;
          if (strcmp(not_matched, "discard") == 0) {
             ok = true;
             goto done;
@@ -563,13 +593,17 @@ merge_one(fe_ctx_t *ctx, const fe_store_t *target, const pipeline_output_t *outp
                       "for at least one document in the source collection");
             goto done;
          }
-         if (generic_insert(target, &doc, 1, &inserted, &duplicate, error)) {
+         bson_reinit(&duplicate);
+         if (indexes_insert(target, unique, &doc, 1, &inserted, &duplicate_index, &duplicate,
+                            error)) {
             ok = true;
             goto done;
          }
-         if (duplicate != 0) {
+         if (duplicate_index != 0 || !is_id_violation(&duplicate)) {
+            bson_concat(dispatch_error_details(ctx), &duplicate);
             goto done;
          }
+         error_clear(error);
          continue; /* inserted meanwhile by someone else: now it matches */
       }
       if (strcmp(matched, "keepExisting") == 0) {
@@ -603,7 +637,9 @@ merge_one(fe_ctx_t *ctx, const fe_store_t *target, const pipeline_output_t *outp
          }
          replacement = &merged;
       }
-      if (!generic_replace(target, current, replacement, &replaced, error)) {
+      bson_reinit(&duplicate);
+      if (!indexes_replace(target, unique, current, replacement, &replaced, &duplicate, error)) {
+         bson_concat(dispatch_error_details(ctx), &duplicate);
          goto done;
       }
       if (replaced) {
@@ -618,7 +654,22 @@ done:
       bson_destroy(current);
    }
    bson_destroy(&merged);
+   bson_destroy(&duplicate);
    return ok;
+}
+
+/* Whether a duplicate-key report ({keyPattern, keyValue}) is about _id, or is empty (the
+ * backend's own _id check, which reports no pattern). */
+static bool
+is_id_violation(const bson_t *duplicate)
+{
+   bson_iter_t iter;
+   bson_iter_t key;
+   if (!bson_iter_init_find(&iter, duplicate, "keyPattern") || !BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+      return true;
+   }
+   return bson_iter_recurse(&iter, &key) && bson_iter_next(&key) &&
+          strcmp(bson_iter_key(&key), "_id") == 0 && !bson_iter_next(&key);
 }
 
 /* whenMatched "merge": the stored fields in their order, each taking doc's value where doc

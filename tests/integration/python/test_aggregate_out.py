@@ -15,7 +15,7 @@ import harness  # noqa: E402
 
 pymongo = harness.import_pymongo()
 from bson import ObjectId  # noqa: E402
-from pymongo.errors import OperationFailure  # noqa: E402
+from pymongo.errors import DuplicateKeyError, OperationFailure  # noqa: E402
 
 DB = 'it_agg_out'
 OTHER_DB = 'it_agg_out_other'
@@ -283,6 +283,37 @@ class TestListLocalSessions(Base):
         c, = self.colls('c')
         with self.assertRaises(OperationFailure):
             list(c.aggregate([{'$listLocalSessions': {}}]))
+
+
+class TestOutputKeepsUniqueIndexes(Base):
+    def test_out_keeps_the_targets_indexes_and_enforces_them(self):
+        src, dst = self.colls('src', 'dst')
+        dst.create_index('e', unique=True)
+        dst.insert_one({'_id': 0, 'e': 'old'})
+        src.insert_many([{'_id': 1, 'e': 'a'}, {'_id': 2, 'e': 'a'}])
+        with self.assertRaises(OperationFailure) as cm:
+            list(src.aggregate([{'$out': dst.name}]))
+        self.assertEqual(cm.exception.code, 11000)
+        # The failed $out left the target as it was, indexes included.
+        self.assertEqual(list(dst.find()), [{'_id': 0, 'e': 'old'}])
+        self.assertIn('e_1', dst.index_information())
+        src.update_one({'_id': 2}, {'$set': {'e': 'b'}})
+        list(src.aggregate([{'$out': dst.name}]))
+        self.assertEqual(sorted(d['e'] for d in dst.find()), ['a', 'b'])
+        self.assertIn('e_1', dst.index_information())
+        with self.assertRaises(DuplicateKeyError):
+            dst.insert_one({'_id': 3, 'e': 'a'})
+
+    def test_merge_respects_unique_indexes(self):
+        src, dst = self.colls('src', 'dst')
+        dst.create_index('e', unique=True)
+        dst.insert_one({'_id': 9, 'e': 'taken'})
+        src.insert_one({'_id': 1, 'e': 'taken'})
+        with self.assertRaises(OperationFailure) as cm:
+            list(src.aggregate([{'$merge': {'into': dst.name}}]))
+        self.assertEqual(cm.exception.code, 11000)
+        self.assertEqual(cm.exception.details.get('keyPattern'), {'e': 1})
+        self.assertEqual(dst.count_documents({}), 1)
 
 
 if __name__ == '__main__':
