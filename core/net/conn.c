@@ -28,6 +28,7 @@ static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short events, void *arg);
 static bool handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *message);
 static void protocol_error(fe_conn_t *conn, const fe_error_t *error);
+static void flush_replies(fe_conn_t *conn);
 static void describe_peer(int fd, char *out, size_t size);
 
 void
@@ -43,9 +44,17 @@ conn_adopt(fe_worker_t *worker, int fd)
    }
    conn->bev = bufferevent_socket_new(worker->base, fd,
                                       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-   if (!conn->bev) {
+   conn->replies = evbuffer_new();
+   if (!conn->bev || !conn->replies) {
+      if (conn->bev) {
+         bufferevent_free(conn->bev); /* closes fd */
+      } else {
+         close(fd);
+      }
+      if (conn->replies) {
+         evbuffer_free(conn->replies);
+      }
       free(conn);
-      close(fd);
       return;
    }
    /* Replies are small and latency-bound. */
@@ -72,6 +81,7 @@ conn_adopt(fe_worker_t *worker, int fd)
 void
 conn_close_after_flush(fe_conn_t *conn)
 {
+   flush_replies(conn);
    conn->state = CONN_CLOSING;
    bufferevent_disable(conn->bev, EV_READ);
    if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0) {
@@ -97,6 +107,7 @@ conn_close(fe_conn_t *conn)
    atomic_fetch_sub(&worker->server->open_connections, 1);
    log_write(LOG_DEBUG, "network", "connection %lld closed", (long long) conn->id);
    bufferevent_free(conn->bev);
+   evbuffer_free(conn->replies);
    if (conn->client_metadata) {
       bson_destroy(conn->client_metadata);
    }
@@ -121,7 +132,7 @@ on_read(struct bufferevent *bev, void *arg)
 
       if (evbuffer_copyout(input, raw_header, HEADER_SIZE) < HEADER_SIZE) {
          bufferevent_setwatermark(bev, EV_READ, HEADER_SIZE, 0);
-         return;
+         break;
       }
       header_decode(raw_header, &header);
       if (!header_check(&header, &error)) {
@@ -131,11 +142,11 @@ on_read(struct bufferevent *bev, void *arg)
       if (evbuffer_get_length(input) < (size_t) header.message_length) {
          /* Wake up only when the whole message is here. */
          bufferevent_setwatermark(bev, EV_READ, (size_t) header.message_length, 0);
-         return;
+         break;
       }
       if (handled == MESSAGES_PER_WAKEUP) {
          bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
-         return;
+         break;
       }
       message = evbuffer_pullup(input, header.message_length);
       if (!message) {
@@ -149,6 +160,27 @@ on_read(struct bufferevent *bev, void *arg)
          conn_close_after_flush(conn);
          return;
       }
+   }
+   flush_replies(conn);
+}
+
+/* Writes the replies of this wakeup. Most fit the socket buffer, so they are written at once
+ * instead of through a write event, which costs two epoll_ctl calls and another wakeup per
+ * reply; what does not fit goes to the bufferevent, behind anything still queued there. */
+static void
+flush_replies(fe_conn_t *conn)
+{
+   struct evbuffer *output = bufferevent_get_output(conn->bev);
+
+   if (evbuffer_get_length(conn->replies) == 0) {
+      return;
+   }
+   if (evbuffer_get_length(output) == 0) {
+      /* A failed write leaves the bytes in place; the bufferevent then meets the error. */
+      (void) evbuffer_write(conn->replies, bufferevent_getfd(conn->bev));
+   }
+   if (evbuffer_get_length(conn->replies) > 0) {
+      evbuffer_add_buffer(output, conn->replies);
    }
 }
 
@@ -175,7 +207,7 @@ on_event(struct bufferevent *bev, short events, void *arg)
 static bool
 handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *message)
 {
-   struct evbuffer *output = bufferevent_get_output(conn->bev);
+   struct evbuffer *output = conn->replies;
    fe_error_t error = {0};
    bson_t reply = BSON_INITIALIZER;
    bool keep_open = true;

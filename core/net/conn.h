@@ -25,6 +25,7 @@ typedef enum conn_state {
 struct fe_conn {
    fe_worker_t *worker; /* borrowed */
    struct bufferevent *bev; /* owned; closes the socket when freed */
+   struct evbuffer *replies; /* owned; replies of this wakeup, written at its end */
    int64_t id;              /* connectionId, as hello reports it */
    char peer[64];           /* "host:port" of the client */
    conn_state_t state;
