@@ -378,13 +378,24 @@ bool
 cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error)
 {
    const char *collection;
-   ferret_stats_t stats = {.struct_size = sizeof stats};
    char ns[512];
+
+   if (!args_collection(ctx, &collection, error)) {
+      return false;
+   }
+   snprintf(ns, sizeof ns, "%s.%s", ctx->db, collection);
+   BSON_APPEND_UTF8(ctx->reply, "ns", ns);
+   return cmd_append_storage_stats(ctx, collection, ctx->reply, error);
+}
+
+bool
+cmd_append_storage_stats(fe_ctx_t *ctx, const char *collection, bson_t *out, fe_error_t *error)
+{
+   ferret_stats_t stats = {.struct_size = sizeof stats};
    fe_store_t store;
    fe_index_set_t set = {0};
 
-   if (!args_collection(ctx, &collection, error) ||
-       !collection_stats(ctx, ctx->db, collection, &stats, error)) {
+   if (!collection_stats(ctx, ctx->db, collection, &stats, error)) {
       return false;
    }
    write_ops_store(ctx, collection, &store);
@@ -401,16 +412,14 @@ cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error)
       }
    }
    indexes_set_destroy(&set);
-   snprintf(ns, sizeof ns, "%s.%s", ctx->db, collection);
-   BSON_APPEND_UTF8(ctx->reply, "ns", ns);
-   BSON_APPEND_INT64(ctx->reply, "count", stats.count);
-   BSON_APPEND_INT64(ctx->reply, "size", stats.data_size);
-   BSON_APPEND_INT64(ctx->reply, "avgObjSize", stats.count ? stats.data_size / stats.count : 0);
-   BSON_APPEND_INT64(ctx->reply, "storageSize", stats.storage_size);
-   BSON_APPEND_INT64(ctx->reply, "nindexes", stats.index_count > 0 ? stats.index_count : 1);
-   BSON_APPEND_INT64(ctx->reply, "totalIndexSize", stats.index_size);
-   BSON_APPEND_INT64(ctx->reply, "totalSize", stats.storage_size + stats.index_size);
-   BSON_APPEND_INT32(ctx->reply, "scaleFactor", 1);
+   BSON_APPEND_INT64(out, "count", stats.count);
+   BSON_APPEND_INT64(out, "size", stats.data_size);
+   BSON_APPEND_INT64(out, "avgObjSize", stats.count ? stats.data_size / stats.count : 0);
+   BSON_APPEND_INT64(out, "storageSize", stats.storage_size);
+   BSON_APPEND_INT64(out, "nindexes", stats.index_count > 0 ? stats.index_count : 1);
+   BSON_APPEND_INT64(out, "totalIndexSize", stats.index_size);
+   BSON_APPEND_INT64(out, "totalSize", stats.storage_size + stats.index_size);
+   BSON_APPEND_INT32(out, "scaleFactor", 1);
    return true;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend/generic.h"
 #include "backend/indexes.h"
@@ -63,6 +64,10 @@ static bool merge_one(fe_ctx_t *ctx, const fe_store_t *target, const fe_index_se
                       const bson_t *doc, fe_error_t *error);
 static void merge_fields(const bson_t *current, const bson_t *doc, bson_t *out);
 static bool is_capped(const bson_t *options);
+static bool split_coll_stats(const bson_t *stages, bson_t *rest, bson_t *spec, bool *found,
+                             fe_error_t *error);
+static bool coll_stats_document(fe_ctx_t *ctx, const char *collection, const bson_t *spec,
+                                bson_t *out, fe_error_t *error);
 static bool is_id_violation(const bson_t *duplicate);
 
 /* $listLocalSessions */
@@ -88,8 +93,11 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    ferret_status_t status;
    const bson_t *leading;
    const pipeline_output_t *output;
-   bson_t **sessions = NULL; /* owned, each owned; the $listLocalSessions input */
+   bson_t **sessions = NULL; /* owned, each owned; the $listLocalSessions or $collStats input */
    size_t session_count = 0;
+   bson_t rest = BSON_INITIALIZER; /* the stages after a leading $collStats */
+   bson_t coll_stats;              /* static view of the $collStats specification */
+   bool has_coll_stats = false;
    bool ok = false;
 
    if (bson_iter_init_find(&iter, ctx->command, "aggregate") && BSON_ITER_HOLDS_UTF8(&iter)) {
@@ -119,7 +127,10 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
                 "The 'cursor' option is required, except for aggregate with the explain argument");
       goto done;
    }
-   pipeline = pipeline_compile(&stages, bson_empty(&let) ? NULL : &let,
+   if (!split_coll_stats(&stages, &rest, &coll_stats, &has_coll_stats, error)) {
+      goto done;
+   }
+   pipeline = pipeline_compile(has_coll_stats ? &rest : &stages, bson_empty(&let) ? NULL : &let,
                                PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, error);
    if (!pipeline) {
       goto done;
@@ -130,7 +141,24 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
       ok = explain_plan(ctx, collection ? collection : "$cmd.aggregate", leading, error);
       goto done;
    }
-   if (pipeline_source(pipeline) == PIPELINE_SOURCE_LOCAL_SESSIONS) {
+   if (has_coll_stats) {
+      if (!collection) {
+         error_set(error, FE_InvalidNamespace, "$collStats must be run against a collection");
+         goto done;
+      }
+      sessions = calloc(1, sizeof *sessions);
+      if (!sessions) {
+         error_set(error, FE_ExceededMemoryLimit, "out of memory");
+         goto done;
+      }
+      sessions[0] = bson_new();
+      session_count = 1;
+      if (!coll_stats_document(ctx, collection, &coll_stats, sessions[0], error)) {
+         goto done;
+      }
+      source.docs = sessions;
+      source.doc_count = session_count;
+   } else if (pipeline_source(pipeline) == PIPELINE_SOURCE_LOCAL_SESSIONS) {
       if (collection) {
          error_set(error, FE_InvalidNamespace,
                    "{aggregate: 1} is required for $listLocalSessions");
@@ -193,6 +221,7 @@ done:
    pushdown_plan_destroy(plan);
    generic_free_documents(sink.docs, sink.count);
    generic_free_documents(sessions, session_count);
+   bson_destroy(&rest);
    cursor_destroy(cursor);
    if (pipeline) {
       pipeline_destroy(pipeline);
@@ -747,5 +776,87 @@ local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error)
    BSON_APPEND_DATE_TIME(doc, "lastUse", (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000);
    (*docs)[0] = doc;
    *count = 1;
+   return true;
+}
+
+/* A leading {$collStats: spec} is a source stage: *spec (a static view) is its specification
+ * and *rest receives the stages after it, renumbered. Elsewhere in a pipeline it is an error,
+ * as in MongoDB. */
+static bool
+split_coll_stats(const bson_t *stages, bson_t *rest, bson_t *spec, bool *found,
+                 fe_error_t *error)
+{
+   bson_iter_t iter;
+   uint32_t index = 0;
+
+   *found = false;
+   bson_init(spec);
+   if (!bson_iter_init(&iter, stages)) {
+      return true;
+   }
+   while (bson_iter_next(&iter)) {
+      bson_iter_t stage;
+      bool is_coll_stats = BSON_ITER_HOLDS_DOCUMENT(&iter) && bson_iter_recurse(&iter, &stage) &&
+                           bson_iter_next(&stage) &&
+                           strcmp(bson_iter_key(&stage), "$collStats") == 0;
+      if (is_coll_stats) {
+         const uint8_t *data;
+         uint32_t len;
+         if (index > 0 || *found) {
+            return error_set(error, 40602, "$collStats is only valid as the first stage in a pipeline");
+         }
+         if (!BSON_ITER_HOLDS_DOCUMENT(&stage)) {
+            return error_set(error, 5447000, "$collStats must take a nested object but found: %s",
+                             "a non-object");
+         }
+         bson_iter_document(&stage, &len, &data);
+         bson_init_static(spec, data, len);
+         *found = true;
+         continue;
+      }
+      if (*found) {
+         char key[16];
+         const char *key_ptr;
+         bson_uint32_to_string(index, &key_ptr, key, sizeof key);
+         bson_append_iter(rest, key_ptr, -1, &iter);
+      }
+      index++;
+   }
+   return true;
+}
+
+/* The one document $collStats produces: {ns, host, localTime, storageStats?, count?}. */
+static bool
+coll_stats_document(fe_ctx_t *ctx, const char *collection, const bson_t *spec, bson_t *out,
+                    fe_error_t *error)
+{
+   char ns[512];
+   char host[256] = "localhost";
+   bson_t storage;
+   bson_iter_t iter;
+
+   snprintf(ns, sizeof ns, "%s.%s", ctx->db, collection);
+   gethostname(host, sizeof host - 1);
+   BSON_APPEND_UTF8(out, "ns", ns);
+   BSON_APPEND_UTF8(out, "host", host);
+   BSON_APPEND_DATE_TIME(out, "localTime", (int64_t) time(NULL) * 1000);
+   if (bson_iter_init_find(&iter, spec, "storageStats")) {
+      BSON_APPEND_DOCUMENT_BEGIN(out, "storageStats", &storage);
+      if (!cmd_append_storage_stats(ctx, collection, &storage, error)) {
+         bson_append_document_end(out, &storage);
+         return false;
+      }
+      bson_append_document_end(out, &storage);
+   }
+   if (bson_iter_init_find(&iter, spec, "count")) {
+      ferret_stats_t stats = {.struct_size = sizeof stats};
+      ferret_ns_t target = {.db = ctx->db, .collection = collection};
+      ferret_error_t backend_error = {0};
+      ferret_status_t status = ctx->methods->stats(ctx->session, &target, &stats, &backend_error);
+      if (status != FERRET_OK) {
+         return error_set_from_backend(error, ctx->server->backend_name, status, &backend_error);
+      }
+      BSON_APPEND_INT64(out, "count", stats.count);
+   }
    return true;
 }

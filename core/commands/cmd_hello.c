@@ -100,6 +100,15 @@ cmd_end_sessions(fe_ctx_t *ctx, fe_error_t *error)
    return true;
 }
 
+/* commitTransaction and abortTransaction: a standalone server has no transactions. */
+bool
+cmd_end_transaction(fe_ctx_t *ctx, fe_error_t *error)
+{
+   (void) ctx;
+   return error_set(error, FE_IllegalOperation,
+                    "Transaction numbers are only allowed on a replica set member or mongos");
+}
+
 static void
 append_handshake(fe_ctx_t *ctx, const char *primary_field)
 {

@@ -52,6 +52,13 @@ dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, 
       goto failed;
    }
    ctx.has_lsid = read_lsid(command, ctx.lsid);
+   if (bson_has_field(command, "txnNumber")) {
+      /* What a standalone mongod answers: retryable writes and transactions need a replica
+       * set, and drivers only send txnNumber to one they were told is there. */
+      error_set(&error, FE_IllegalOperation,
+                "Transaction numbers are only allowed on a replica set member or mongos");
+      goto failed;
+   }
 
    if (entry->flags & FE_CMD_NO_SESSION) {
       if (!entry->handler(&ctx, &error)) {

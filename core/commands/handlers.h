@@ -19,6 +19,7 @@ bool cmd_is_master(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_ping(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_build_info(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_end_sessions(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_end_transaction(fe_ctx_t *ctx, fe_error_t *error);
 
 /* cmd_diag.c */
 bool cmd_get_parameter(fe_ctx_t *ctx, fe_error_t *error);
@@ -38,6 +39,10 @@ bool cmd_drop(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_drop_database(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_rename_collection(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error);
+/* Appends a collection's storage statistics (count, size, storageSize, nindexes, ...) to out,
+ * as collStats and $collStats report them. */
+bool cmd_append_storage_stats(fe_ctx_t *ctx, const char *collection, bson_t *out,
+                              fe_error_t *error);
 bool cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error);
 
 /* cmd_indexes.c */

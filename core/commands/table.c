@@ -8,10 +8,12 @@
 #include "commands/handlers.h"
 
 static const fe_command_t commands[] = {
+   {"abortTransaction", cmd_end_transaction, FE_CMD_ADMIN_ONLY | FE_CMD_NO_SESSION},
    {"aggregate", cmd_aggregate, 0},
    {"buildInfo", cmd_build_info, FE_CMD_NO_SESSION},
    {"buildinfo", cmd_build_info, FE_CMD_NO_SESSION},
    {"collStats", cmd_coll_stats, 0},
+   {"commitTransaction", cmd_end_transaction, FE_CMD_ADMIN_ONLY | FE_CMD_NO_SESSION},
    {"connectionStatus", cmd_connection_status, FE_CMD_NO_SESSION},
    {"count", cmd_count, 0},
    {"create", cmd_create, 0},

@@ -316,5 +316,24 @@ class TestOutputKeepsUniqueIndexes(Base):
         self.assertEqual(dst.count_documents({}), 1)
 
 
+class TestCollStats(Base):
+    def test_coll_stats_source_stage(self):
+        (c,) = self.colls('c')
+        c.insert_many([{'x': i} for i in range(7)])
+        docs = list(c.aggregate([{'$collStats': {'storageStats': {}, 'count': {}}},
+                                 {'$project': {'n': '$storageStats.count', 'count': 1,
+                                               'nindexes': '$storageStats.nindexes'}}]))
+        self.assertEqual(len(docs), 1)
+        self.assertEqual(docs[0]['n'], 7)
+        self.assertEqual(docs[0]['count'], 7)
+        self.assertEqual(docs[0]['nindexes'], 1)
+
+    def test_coll_stats_must_come_first(self):
+        (c,) = self.colls('c')
+        with self.assertRaises(OperationFailure) as cm:
+            list(c.aggregate([{'$match': {}}, {'$collStats': {}}]))
+        self.assertEqual(cm.exception.code, 40602)
+
+
 if __name__ == '__main__':
     harness.main()

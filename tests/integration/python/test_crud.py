@@ -565,6 +565,16 @@ class TestAggregate(Base):
 
 
 class TestErrors(Base):
+    def test_transactions_are_refused_as_by_a_standalone_server(self):
+        c = self.coll()
+        with self.assertRaises(OperationFailure) as cm:
+            self.db.command({'insert': c.name, 'documents': [{'_id': 1}], 'txnNumber': Int64(1)})
+        self.assertEqual(cm.exception.code, 20)
+        self.assertEqual(c.count_documents({}), 0)
+        with self.assertRaises(OperationFailure) as cm:
+            self.client.admin.command('commitTransaction')
+        self.assertEqual(cm.exception.code, 20)
+
     def test_unknown_command(self):
         with self.assertRaises(OperationFailure) as cm:
             self.db.command('definitelyNotACommand')
