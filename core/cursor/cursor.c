@@ -13,6 +13,10 @@
 static bool next_document(fe_cursor_t *cursor, bson_t **doc, fe_error_t *error);
 static bool next_from_backend(fe_cursor_t *cursor, bson_t **doc, fe_error_t *error);
 static fe_cursor_t *unlink_cursor(fe_cursor_registry_t *registry, int64_t id);
+static void kill_where(fe_cursor_registry_t *registry,
+                       bool (*doomed)(const fe_cursor_t *cursor, const void *arg), const void *arg);
+static bool opened_in_session(const fe_cursor_t *cursor, const void *lsid);
+static bool idle_since(const fe_cursor_t *cursor, const void *now);
 
 fe_cursor_t *
 cursor_new(const char *db, const char *collection)
@@ -191,53 +195,13 @@ cursor_registry_kill(fe_cursor_registry_t *registry, int64_t id)
 void
 cursor_registry_kill_session(fe_cursor_registry_t *registry, const uint8_t lsid[16])
 {
-   fe_cursor_t *dead = NULL;
-
-   pthread_mutex_lock(&registry->lock);
-   for (fe_cursor_t **link = &registry->head; *link;) {
-      fe_cursor_t *cursor = *link;
-      if (cursor->has_lsid && memcmp(cursor->lsid, lsid, 16) == 0) {
-         if (cursor->busy) {
-            cursor->killed = true;
-         } else {
-            *link = cursor->next;
-            cursor->next = dead;
-            dead = cursor;
-            continue;
-         }
-      }
-      link = &cursor->next;
-   }
-   pthread_mutex_unlock(&registry->lock);
-   while (dead) {
-      fe_cursor_t *next = dead->next;
-      cursor_destroy(dead);
-      dead = next;
-   }
+   kill_where(registry, opened_in_session, lsid);
 }
 
 void
 cursor_registry_expire(fe_cursor_registry_t *registry, time_t now)
 {
-   fe_cursor_t *dead = NULL;
-
-   pthread_mutex_lock(&registry->lock);
-   for (fe_cursor_t **link = &registry->head; *link;) {
-      fe_cursor_t *cursor = *link;
-      if (!cursor->busy && now - cursor->last_used >= CURSOR_IDLE_TIMEOUT_SECONDS) {
-         *link = cursor->next;
-         cursor->next = dead;
-         dead = cursor;
-         continue;
-      }
-      link = &cursor->next;
-   }
-   pthread_mutex_unlock(&registry->lock);
-   while (dead) {
-      fe_cursor_t *next = dead->next;
-      cursor_destroy(dead);
-      dead = next;
-   }
+   kill_where(registry, idle_since, &now);
 }
 
 void
@@ -330,4 +294,48 @@ unlink_cursor(fe_cursor_registry_t *registry, int64_t id)
       }
    }
    return NULL;
+}
+
+/* Kills every cursor doomed() picks: at once when idle, else when its command releases it.
+ * Cursors are destroyed outside the registry lock: closing one takes its owner's session lock. */
+static void
+kill_where(fe_cursor_registry_t *registry,
+           bool (*doomed)(const fe_cursor_t *cursor, const void *arg), const void *arg)
+{
+   fe_cursor_t *dead = NULL;
+
+   pthread_mutex_lock(&registry->lock);
+   for (fe_cursor_t **link = &registry->head; *link;) {
+      fe_cursor_t *cursor = *link;
+      if (doomed(cursor, arg)) {
+         if (cursor->busy) {
+            cursor->killed = true;
+         } else {
+            *link = cursor->next;
+            cursor->next = dead;
+            dead = cursor;
+            continue;
+         }
+      }
+      link = &cursor->next;
+   }
+   pthread_mutex_unlock(&registry->lock);
+   while (dead) {
+      fe_cursor_t *next = dead->next;
+      cursor_destroy(dead);
+      dead = next;
+   }
+}
+
+static bool
+opened_in_session(const fe_cursor_t *cursor, const void *lsid)
+{
+   return cursor->has_lsid && memcmp(cursor->lsid, lsid, 16) == 0;
+}
+
+/* A busy cursor is in use, so never idle. */
+static bool
+idle_since(const fe_cursor_t *cursor, const void *now)
+{
+   return !cursor->busy && *(const time_t *) now - cursor->last_used >= CURSOR_IDLE_TIMEOUT_SECONDS;
 }
