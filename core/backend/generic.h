@@ -16,6 +16,8 @@
 #include "query/filter.h"
 #include "query/sort.h"
 
+struct fe_index_cache;
+
 /* A namespace on one backend session; everything borrowed for a command. */
 typedef struct fe_store {
    const ferret_backend_methods_t *methods;
@@ -23,6 +25,7 @@ typedef struct fe_store {
    uint64_t capabilities;
    const char *backend_name;
    ferret_ns_t ns;
+   struct fe_index_cache *index_cache; /* borrowed; the worker's (backend/indexes.h), or NULL */
 } fe_store_t;
 
 /* Inserts docs in order (each must have an _id). *inserted counts the stored prefix. On a

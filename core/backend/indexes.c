@@ -11,6 +11,8 @@
  */
 #include "backend/indexes.h"
 
+#include <stdatomic.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,9 @@ typedef struct key_values {
 } key_values_t;
 
 /* ---- keys ---- */
+static bool cache_knows_none(const fe_store_t *store, uint64_t *generation);
+static void cache_remember_none(const fe_store_t *store, uint64_t generation);
+static void cache_bump(const fe_store_t *store);
 static bool collect_value(const fe_path_hit_t *hit, void *ctx);
 static bool value_idkey(const bson_t *doc, uint8_t **key, size_t *len);
 static bool keys_contain(bson_t *const *keys, size_t count, const bson_t *key);
@@ -1200,12 +1205,17 @@ indexes_load(const fe_store_t *store, bool unique_only, fe_index_set_t *set, fe_
    size_t count = 0;
    bool ok = false;
 
+   uint64_t generation = 0;
+
    memset(set, 0, sizeof *set);
-   if (indexes_is_hidden(store->ns.collection)) {
+   if (indexes_is_hidden(store->ns.collection) || cache_knows_none(store, &generation)) {
       return true;
    }
    if (!catalog_collect(store, &docs, &count, error)) {
       goto done;
+   }
+   if (count == 0) {
+      cache_remember_none(store, generation);
    }
    set->items = zalloc_aligned(_Alignof(fe_index_t), (count ? count : 1) * sizeof *set->items);
    if (!set->items) {
@@ -1339,6 +1349,7 @@ done:
    generic_free_documents(docs, count);
    indexes_index_clear(&index);
    bson_destroy(&doc);
+   cache_bump(store);
    return ok;
 }
 
@@ -1377,6 +1388,7 @@ done:
       bson_destroy(current);
    }
    bson_destroy(&filter);
+   cache_bump(store);
    return ok;
 }
 
@@ -1393,6 +1405,7 @@ indexes_drop_all(const fe_store_t *store, fe_error_t *error)
       ok = indexes_drop(store, &set.items[i], error);
    }
    indexes_set_destroy(&set);
+   cache_bump(store);
    return ok;
 }
 
@@ -1465,6 +1478,8 @@ indexes_rename(const fe_store_t *from, const fe_store_t *to, fe_error_t *error)
 
 done:
    generic_free_documents(docs, count);
+   cache_bump(from);
+   cache_bump(to);
    return ok;
 }
 
@@ -1473,4 +1488,76 @@ backend_failed(const fe_store_t *store, ferret_status_t status,
                const ferret_error_t *backend_error, fe_error_t *error)
 {
    return error_set_from_backend(error, store->backend_name, status, backend_error);
+}
+
+/* ---- the per-worker cache of collections without indexes ---- */
+
+static void
+cache_key(const fe_store_t *store, char *key, size_t size)
+{
+   snprintf(key, size, "%s\x1f%s", store->ns.db, store->ns.collection);
+}
+
+/* True when the cache says store->ns has no index; *generation receives the generation to
+ * remember a fresh answer with, read before the catalog is. */
+static bool
+cache_knows_none(const fe_store_t *store, uint64_t *generation)
+{
+   fe_index_cache_t *cache = store->index_cache;
+   char key[512];
+
+   if (!cache || !cache->generation) {
+      return false;
+   }
+   *generation = atomic_load(cache->generation);
+   cache_key(store, key, sizeof key);
+   for (size_t i = 0; i < INDEXES_CACHE_SLOTS; i++) {
+      if (cache->slots[i].ns && strcmp(cache->slots[i].ns, key) == 0) {
+         return cache->slots[i].generation == *generation;
+      }
+   }
+   return false;
+}
+
+static void
+cache_remember_none(const fe_store_t *store, uint64_t generation)
+{
+   fe_index_cache_t *cache = store->index_cache;
+   char key[512];
+   size_t slot;
+
+   if (!cache || !cache->generation) {
+      return;
+   }
+   cache_key(store, key, sizeof key);
+   for (slot = 0; slot < INDEXES_CACHE_SLOTS; slot++) {
+      if (cache->slots[slot].ns && strcmp(cache->slots[slot].ns, key) == 0) {
+         break;
+      }
+   }
+   if (slot == INDEXES_CACHE_SLOTS) {
+      slot = cache->next;
+      cache->next = (cache->next + 1) % INDEXES_CACHE_SLOTS;
+      free(cache->slots[slot].ns);
+      cache->slots[slot].ns = strdup(key);
+   }
+   cache->slots[slot].generation = generation;
+}
+
+/* Called after every change to an index catalog: every worker's remembered answers expire. */
+static void
+cache_bump(const fe_store_t *store)
+{
+   if (store->index_cache && store->index_cache->generation) {
+      atomic_fetch_add(store->index_cache->generation, 1);
+   }
+}
+
+void
+indexes_cache_destroy(fe_index_cache_t *cache)
+{
+   for (size_t i = 0; i < INDEXES_CACHE_SLOTS; i++) {
+      free(cache->slots[i].ns);
+      cache->slots[i].ns = NULL;
+   }
 }

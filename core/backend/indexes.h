@@ -40,6 +40,23 @@ typedef struct fe_index {
    char *entries;        /* owned; the entries collection of a unique index, else NULL */
 } fe_index_t;
 
+/* What a worker remembers between commands: the collections known to have no index, each with
+ * the catalog generation it was seen at. Every change to an index catalog bumps the server's
+ * generation (after it commits), so a remembered answer is trusted only while nothing changed;
+ * the common write to a collection without indexes then costs no catalog read. */
+#define INDEXES_CACHE_SLOTS 64
+
+typedef struct fe_index_cache {
+   _Atomic uint64_t *generation; /* borrowed: the server's catalog generation */
+   struct {
+      char *ns;                  /* owned; "db\x1fcollection", or NULL */
+      uint64_t generation;
+   } slots[INDEXES_CACHE_SLOTS];
+   size_t next; /* the slot to reuse next (round robin) */
+} fe_index_cache_t;
+
+void indexes_cache_destroy(fe_index_cache_t *cache);
+
 /* The indexes of one collection, in creation order. */
 typedef struct fe_index_set {
    fe_index_t *items; /* owned; count entries */

@@ -38,6 +38,7 @@ write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
    store->backend_name = ctx->server->backend_name;
    store->ns.db = ctx->db;
    store->ns.collection = collection;
+   store->index_cache = &ctx->worker->index_cache;
 }
 
 

@@ -14,6 +14,7 @@
 
 #include <ferret/backend.h>
 
+#include "backend/indexes.h"
 #include "backend/registry.h"
 #include "cursor/cursor.h"
 #include "server/config.h"
@@ -46,6 +47,8 @@ typedef struct fe_worker {
 
    fe_conn_t *connections; /* owned; a doubly linked list */
    size_t connection_count;
+
+   fe_index_cache_t index_cache; /* collections this worker saw without indexes */
 } fe_worker_t;
 
 struct fe_server {
@@ -71,6 +74,7 @@ struct fe_server {
    atomic_int_least64_t next_connection_id;
    atomic_uint next_worker;
    atomic_int open_connections;
+   _Atomic uint64_t index_generation; /* bumped by every index catalog change */
    char argv_json[4096]; /* the command line, for getCmdLineOpts */
 };
 

@@ -341,6 +341,27 @@ class TestUnique(Base):
         self.client.drop_database(other.database.name)
 
 
+class TestCatalogChangesReachEveryWorker(Base):
+    def test_unique_index_created_after_writes_is_enforced_on_every_connection(self):
+        # Writes on many connections (spread over the workers) before the index exists let each
+        # worker remember that the collection has none; creating the index must end that.
+        c = self.coll()
+        clients = [harness.server.client() for _ in range(6)]
+        try:
+            for i, client in enumerate(clients):
+                client[DB][c.name].insert_one({'_id': i, 'k': i})
+            c.create_index('k', unique=True)
+            for client in clients:
+                with self.assertRaises(DuplicateKeyError):
+                    client[DB][c.name].insert_one({'k': 0})
+            c.drop_index('k_1')
+            for client in clients:
+                client[DB][c.name].insert_one({'k': 0})
+        finally:
+            for client in clients:
+                client.close()
+
+
 class TestHidden(Base):
     def test_hidden_collections_never_show(self):
         c = self.coll()
