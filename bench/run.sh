@@ -57,6 +57,14 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$WORK" "$RESULTS"
 
+# ---- what it needs: the project's packages, and gnuplot for the chart ----
+"$SRC/scripts/install-deps.sh"
+if ! command -v gnuplot >/dev/null; then
+   sudo=""
+   [ "$(id -u)" -eq 0 ] || sudo=sudo
+   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends gnuplot-nox
+fi
+
 # ---- build ----
 if [ ! -f "$BUILD/build.ninja" ]; then
    note "configuring $BUILD"
