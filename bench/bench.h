@@ -44,10 +44,10 @@ typedef enum bench_workload {
 
 /* Settings every engine reads; immutable while cells run. */
 typedef struct bench_config {
-   int64_t main_docs;  /* documents in the main collection (find, scan, update) */
-   int batch_size;     /* documents per insertMany */
-   double seconds;     /* the time bound of one cell */
-   uint64_t max_ops;   /* the operation bound of one cell */
+   int64_t main_docs;       /* documents in the main collection (find, scan, update) */
+   int batch_size;          /* documents per insertMany */
+   double seconds;          /* the time bound of one cell */
+   uint64_t max_ops;        /* the operation bound of one cell */
    const char *synchronous; /* "full" or "normal", for SQLite */
 } bench_config_t;
 
@@ -55,9 +55,9 @@ typedef struct bench_config {
 typedef struct bench_cell_shared {
    const bench_config_t *config; /* borrowed */
    bench_workload_t workload;
-   atomic_int_fast64_t next_id;  /* _id allocator of the insert workloads */
-   atomic_uint_fast64_t ops;     /* operations started, for the max_ops bound */
-   void *engine;                 /* borrowed; the engine's own shared state */
+   atomic_int_fast64_t next_id; /* _id allocator of the insert workloads */
+   atomic_uint_fast64_t ops;    /* operations started, for the max_ops bound */
+   void *engine;                /* borrowed; the engine's own shared state */
 } bench_cell_shared_t;
 
 /* An engine: how one thread connects and runs one operation. */
@@ -74,8 +74,8 @@ typedef struct bench_engine {
 
 /* What one cell measured. */
 typedef struct bench_result {
-   bool ran;       /* false: not measured (skipped or failed before starting) */
-   bool failed;    /* some thread stopped on an error; the numbers cover what ran */
+   bool ran;    /* false: not measured (skipped or failed before starting) */
+   bool failed; /* some thread stopped on an error; the numbers cover what ran */
    int threads;
    uint64_t ops;
    uint64_t docs;
@@ -113,8 +113,8 @@ bool bench_util_matches(const uint8_t *data, size_t len);
 bool bench_util_id_key(int64_t id, uint8_t **key, size_t *len);
 
 /* Runs one cell: threads threads of engine, each until the time or operation bound. */
-void bench_util_run_cell(const bench_engine_t *engine, bench_cell_shared_t *shared,
-                         int threads, bench_result_t *out);
+void bench_util_run_cell(const bench_engine_t *engine, bench_cell_shared_t *shared, int threads,
+                         bench_result_t *out);
 
 /* The resident set of process pid in kB (VmRSS), -1 when unreadable. */
 long bench_util_rss_kb(long pid);

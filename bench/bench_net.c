@@ -62,8 +62,8 @@ bench_net_echo_start(char *err)
       return -1;
    }
    *fd = socket(AF_INET, SOCK_STREAM, 0);
-   if (*fd < 0 || bind(*fd, (struct sockaddr *) &addr, sizeof addr) != 0 ||
-       listen(*fd, 128) != 0 || getsockname(*fd, (struct sockaddr *) &addr, &addr_len) != 0) {
+   if (*fd < 0 || bind(*fd, (struct sockaddr *) &addr, sizeof addr) != 0 || listen(*fd, 128) != 0 ||
+       getsockname(*fd, (struct sockaddr *) &addr, &addr_len) != 0) {
       bench_util_fail(err, "echo server: %s", strerror(errno));
       if (*fd >= 0) {
          close(*fd);
@@ -174,8 +174,7 @@ net_put_le32(uint8_t *p, uint32_t v)
 static uint32_t
 net_get_le32(const uint8_t *p)
 {
-   return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-          (uint32_t) p[3] << 24;
+   return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
 static void *

@@ -23,8 +23,8 @@
 #include <libpq-fe.h>
 
 #define PG_SCHEMA "bench_raw"
-#define PG_TABLE_DDL                                                                         \
-   " (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id_key bytea NOT NULL UNIQUE,"    \
+#define PG_TABLE_DDL                                                                               \
+   " (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id_key bytea NOT NULL UNIQUE,"          \
    " doc bytea NOT NULL)"
 /* The backend's first cursor batch and its default fetch_size. */
 #define PG_FIRST_BATCH 100
@@ -44,8 +44,7 @@ typedef struct pg_thread {
 static bool pg_connect(const char *conninfo, PGconn **out, char *err);
 static bool pg_exec(PGconn *conn, const char *sql, char *err);
 static bool pg_check(PGconn *conn, PGresult *res, const char *what, char *err);
-static bool pg_insert_batch(PGconn *conn, const char *table, int64_t first, int count,
-                            char *err);
+static bool pg_insert_batch(PGconn *conn, const char *table, int64_t first, int count, char *err);
 static bool pg_insert_one(PGconn *conn, int64_t id, char *err);
 static bool pg_find(pg_thread_t *t, int64_t id, char *err);
 static bool pg_update(pg_thread_t *t, int64_t id, char *err);
@@ -53,8 +52,7 @@ static bool pg_scan(pg_thread_t *t, int64_t expected, char *err);
 static uint8_t *pg_array(uint8_t *const *items, const size_t *lens, int count, size_t *len);
 static int64_t pg_be64(const char *p);
 static void *pg_thread_init(bench_cell_shared_t *shared, int index, char *err);
-static bool pg_op(void *ctx, bench_cell_shared_t *shared, uint64_t *rng, uint64_t *docs,
-                  char *err);
+static bool pg_op(void *ctx, bench_cell_shared_t *shared, uint64_t *rng, uint64_t *docs, char *err);
 static void pg_thread_fini(void *ctx);
 
 const bench_engine_t bench_pg_engine = {
@@ -108,10 +106,10 @@ bench_pg_reset(void *engine, char *err)
 {
    pg_shared_t *shared = engine;
    PGconn *conn = NULL;
-   bool ok = pg_connect(shared->conninfo, &conn, err) &&
-             pg_exec(conn,
-                     "DROP TABLE " PG_SCHEMA ".ins; CREATE TABLE " PG_SCHEMA ".ins" PG_TABLE_DDL,
-                     err);
+   bool ok =
+      pg_connect(shared->conninfo, &conn, err) &&
+      pg_exec(conn, "DROP TABLE " PG_SCHEMA ".ins; CREATE TABLE " PG_SCHEMA ".ins" PG_TABLE_DDL,
+              err);
 
    PQfinish(conn);
    return ok;
@@ -128,8 +126,9 @@ bench_pg_close(void *engine)
       return;
    }
    if (pg_connect(shared->conninfo, &conn, err)) {
-      pg_exec(conn, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " PG_SCHEMA
-                    " CASCADE", err);
+      pg_exec(conn,
+              "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " PG_SCHEMA " CASCADE",
+              err);
    }
    PQfinish(conn);
    free(shared->conninfo);

@@ -58,18 +58,18 @@ typedef struct server_shared {
    mongoc_client_pool_t *pool; /* borrowed; the clients come from it when use_pool */
    const mongoc_uri_t *uri;    /* borrowed; otherwise each thread makes a client from it */
    bool use_pool;
-   const char *main_name;      /* the collection read and updated */
-   const char *ins_name;       /* the collection inserted into */
+   const char *main_name; /* the collection read and updated */
+   const char *ins_name;  /* the collection inserted into */
 } server_shared_t;
 
 typedef struct server_thread {
-   mongoc_client_pool_t *pool;   /* borrowed; NULL when the client is not from a pool */
-   mongoc_client_t *client;      /* owned (popped from the pool, or made) */
-   mongoc_collection_t *main;    /* owned */
-   mongoc_collection_t *ins;     /* owned */
-   bson_t *batch;                /* owned; batch_size documents */
-   const bson_t **batch_ptrs;    /* owned */
-   int batch_count;              /* initialized entries of batch */
+   mongoc_client_pool_t *pool; /* borrowed; NULL when the client is not from a pool */
+   mongoc_client_t *client;    /* owned (popped from the pool, or made) */
+   mongoc_collection_t *main;  /* owned */
+   mongoc_collection_t *ins;   /* owned */
+   bson_t *batch;              /* owned; batch_size documents */
+   const bson_t **batch_ptrs;  /* owned */
+   int batch_count;            /* initialized entries of batch */
 } server_thread_t;
 
 /* Everything measured for one backend. */
@@ -86,20 +86,26 @@ typedef struct report {
 } report_t;
 
 static const char *const workload_names[BENCH_WORKLOAD_COUNT] = {
-   [BENCH_INSERT_MANY] = "insertMany", [BENCH_INSERT_ONE] = "insertOne",
-   [BENCH_FIND_ID] = "find by _id",    [BENCH_SCAN] = "unindexed scan (1%)",
-   [BENCH_UPDATE] = "update $inc",     [BENCH_MIX] = "50/50 find/update",
+   [BENCH_INSERT_MANY] = "insertMany",
+   [BENCH_INSERT_ONE] = "insertOne",
+   [BENCH_FIND_ID] = "find by _id",
+   [BENCH_SCAN] = "unindexed scan (1%)",
+   [BENCH_UPDATE] = "update $inc",
+   [BENCH_MIX] = "50/50 find/update",
    [BENCH_PING] = "ping",
 };
 static const char *const workload_keys[BENCH_WORKLOAD_COUNT] = {
-   [BENCH_INSERT_MANY] = "insert_many", [BENCH_INSERT_ONE] = "insert_one",
-   [BENCH_FIND_ID] = "find_id",         [BENCH_SCAN] = "scan",
-   [BENCH_UPDATE] = "update",           [BENCH_MIX] = "mix",
+   [BENCH_INSERT_MANY] = "insert_many",
+   [BENCH_INSERT_ONE] = "insert_one",
+   [BENCH_FIND_ID] = "find_id",
+   [BENCH_SCAN] = "scan",
+   [BENCH_UPDATE] = "update",
+   [BENCH_MIX] = "mix",
    [BENCH_PING] = "ping",
 };
 /* The order cells run in: reads before the writes that grow or change the data. */
-static const bench_workload_t run_order[] = {BENCH_PING,   BENCH_FIND_ID, BENCH_SCAN,
-                                             BENCH_UPDATE, BENCH_MIX,     BENCH_INSERT_ONE,
+static const bench_workload_t run_order[] = {BENCH_PING,       BENCH_FIND_ID, BENCH_SCAN,
+                                             BENCH_UPDATE,     BENCH_MIX,     BENCH_INSERT_ONE,
                                              BENCH_INSERT_MANY};
 
 /* ---- the command line ---- */
@@ -117,8 +123,8 @@ static void *server_thread_init(bench_cell_shared_t *shared, int index, char *er
 static bool server_op(void *ctx, bench_cell_shared_t *shared, uint64_t *rng, uint64_t *docs,
                       char *err);
 static void server_thread_fini(void *ctx);
-static bool server_drop(mongoc_client_pool_t *pool, const mongoc_uri_t *uri,
-                        const char *collection, char *err);
+static bool server_drop(mongoc_client_pool_t *pool, const mongoc_uri_t *uri, const char *collection,
+                        char *err);
 
 /* ---- phases ---- */
 static bool run_memory(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *uri,
@@ -308,8 +314,12 @@ parse_options(int argc, char **argv, options_t *o)
    o->config.synchronous = "normal";
    while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
       switch (opt) {
-      case 'f': o->ferretd = optarg; break;
-      case 'P': o->plugin_dir = optarg; break;
+      case 'f':
+         o->ferretd = optarg;
+         break;
+      case 'P':
+         o->plugin_dir = optarg;
+         break;
       case 'b':
          if (strcmp(optarg, "sqlite") == 0) {
             o->backend = BACKEND_SQLITE;
@@ -320,7 +330,9 @@ parse_options(int argc, char **argv, options_t *o)
             return false;
          }
          break;
-      case 'C': o->conninfo = optarg; break;
+      case 'C':
+         o->conninfo = optarg;
+         break;
       case 'y':
          if (strcmp(optarg, "full") != 0 && strcmp(optarg, "normal") != 0) {
             fprintf(stderr, "bench: synchronous must be full or normal\n");
@@ -328,24 +340,60 @@ parse_options(int argc, char **argv, options_t *o)
          }
          o->config.synchronous = optarg;
          break;
-      case 'W': o->work_dir = optarg; break;
-      case 'p': o->port = atoi(optarg); break;
-      case 'w': o->workers = atoi(optarg); break;
-      case 'c': clients = optarg; break;
-      case 's': o->config.seconds = atof(optarg); break;
-      case 'm': o->config.max_ops = strtoull(optarg, NULL, 10); break;
-      case 'n': o->config.main_docs = strtoll(optarg, NULL, 10); break;
-      case 'B': o->config.batch_size = atoi(optarg); break;
-      case 'D': o->mem_docs = strtoll(optarg, NULL, 10); break;
-      case 'O': o->mem_ops = strtoll(optarg, NULL, 10); break;
-      case 'M': o->mem_clients = atoi(optarg); break;
-      case 'r': o->md_path = optarg; break;
-      case 'd': o->dat_path = optarg; break;
-      case 'k': workloads = optarg; break;
-      case 'o': o->use_pool = true; break;
-      case 'a': o->attach_pid = strtol(optarg, NULL, 10); break;
-      case 'h': usage(stdout); exit(EXIT_SUCCESS);
-      default: usage(stderr); return false;
+      case 'W':
+         o->work_dir = optarg;
+         break;
+      case 'p':
+         o->port = atoi(optarg);
+         break;
+      case 'w':
+         o->workers = atoi(optarg);
+         break;
+      case 'c':
+         clients = optarg;
+         break;
+      case 's':
+         o->config.seconds = atof(optarg);
+         break;
+      case 'm':
+         o->config.max_ops = strtoull(optarg, NULL, 10);
+         break;
+      case 'n':
+         o->config.main_docs = strtoll(optarg, NULL, 10);
+         break;
+      case 'B':
+         o->config.batch_size = atoi(optarg);
+         break;
+      case 'D':
+         o->mem_docs = strtoll(optarg, NULL, 10);
+         break;
+      case 'O':
+         o->mem_ops = strtoll(optarg, NULL, 10);
+         break;
+      case 'M':
+         o->mem_clients = atoi(optarg);
+         break;
+      case 'r':
+         o->md_path = optarg;
+         break;
+      case 'd':
+         o->dat_path = optarg;
+         break;
+      case 'k':
+         workloads = optarg;
+         break;
+      case 'o':
+         o->use_pool = true;
+         break;
+      case 'a':
+         o->attach_pid = strtol(optarg, NULL, 10);
+         break;
+      case 'h':
+         usage(stdout);
+         exit(EXIT_SUCCESS);
+      default:
+         usage(stderr);
+         return false;
       }
    }
    for (const char *p = clients; *p && o->client_count < MAX_CLIENT_COUNTS;) {
@@ -366,11 +414,10 @@ parse_options(int argc, char **argv, options_t *o)
       p = strstr(list, workload_keys[w]);
       o->selected[w] = !workloads || (p && p[-1] == ',' && p[len] == ',');
    }
-   if ((!o->attach_pid && (!o->ferretd || !o->plugin_dir)) || o->client_count == 0 || o->workers < 1 ||
-       o->config.batch_size < 1 || o->config.main_docs < o->config.batch_size ||
-       o->config.main_docs % o->config.batch_size != 0 ||
-       o->mem_docs % o->config.batch_size != 0 || o->config.seconds <= 0 ||
-       (o->backend == BACKEND_POSTGRES && !o->conninfo)) {
+   if ((!o->attach_pid && (!o->ferretd || !o->plugin_dir)) || o->client_count == 0 ||
+       o->workers < 1 || o->config.batch_size < 1 || o->config.main_docs < o->config.batch_size ||
+       o->config.main_docs % o->config.batch_size != 0 || o->mem_docs % o->config.batch_size != 0 ||
+       o->config.seconds <= 0 || (o->backend == BACKEND_POSTGRES && !o->conninfo)) {
       fprintf(stderr, "bench: --ferretd and --plugin-dir are required, --conninfo with postgres;"
                       " document counts must be multiples of --batch\n");
       usage(stderr);
@@ -487,8 +534,8 @@ server_start(const options_t *o, char *err)
          dup2(fd, STDERR_FILENO);
          close(fd);
       }
-      execl(o->ferretd, o->ferretd, "--config", conf, "--listen", listen_arg, "--backend",
-            backend, "--plugin-dir", o->plugin_dir, "--workers", workers, (char *) NULL);
+      execl(o->ferretd, o->ferretd, "--config", conf, "--listen", listen_arg, "--backend", backend,
+            "--plugin-dir", o->plugin_dir, "--workers", workers, (char *) NULL);
       fprintf(stderr, "exec '%s': %s\n", o->ferretd, strerror(errno));
       _exit(127);
    }
@@ -693,8 +740,8 @@ server_op(void *ctx, bench_cell_shared_t *shared, uint64_t *rng, uint64_t *docs,
          bench_util_doc(&t->batch[i], first + i);
       }
       *docs = (uint64_t) config->batch_size;
-      if (!mongoc_collection_insert_many(t->ins, t->batch_ptrs, (size_t) config->batch_size,
-                                         NULL, NULL, &error)) {
+      if (!mongoc_collection_insert_many(t->ins, t->batch_ptrs, (size_t) config->batch_size, NULL,
+                                         NULL, &error)) {
          ok = bench_util_fail(err, "insertMany: %s", error.message);
       }
       break;
@@ -764,11 +811,9 @@ server_thread_fini(void *ctx)
 /* Drops collection, or the whole benchmark database when collection is NULL; through a client
  * of pool, or without a pool a client of its own. */
 static bool
-server_drop(mongoc_client_pool_t *pool, const mongoc_uri_t *uri, const char *collection,
-            char *err)
+server_drop(mongoc_client_pool_t *pool, const mongoc_uri_t *uri, const char *collection, char *err)
 {
-   mongoc_client_t *client =
-      pool ? mongoc_client_pool_pop(pool) : mongoc_client_new_from_uri(uri);
+   mongoc_client_t *client = pool ? mongoc_client_pool_pop(pool) : mongoc_client_new_from_uri(uri);
    bson_error_t error = {0};
    bool ok;
 
@@ -848,8 +893,7 @@ load_main(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *ur
 {
    bench_config_t config = o->config;
    server_shared_t s = {pool, uri, o->use_pool, "main", "main"};
-   bench_cell_shared_t shared = {.config = &config, .engine = &s,
-                                 .workload = BENCH_INSERT_MANY};
+   bench_cell_shared_t shared = {.config = &config, .engine = &s, .workload = BENCH_INSERT_MANY};
    bench_result_t res;
 
    config.seconds = 1e6;
@@ -921,7 +965,7 @@ run_cells(const options_t *o, mongoc_client_pool_t *pool, const mongoc_uri_t *ur
             }
             shared.engine = raw;
             if (inserts && !(o->backend == BACKEND_SQLITE ? bench_sqlite_reset(raw, err)
-                                                           : bench_pg_reset(raw, err))) {
+                                                          : bench_pg_reset(raw, err))) {
                snprintf(r->anchor[w][c].error, sizeof r->anchor[w][c].error, "%s", err);
                r->anchor[w][c].failed = true;
                continue;
@@ -954,8 +998,9 @@ run_measured(const bench_engine_t *engine, bench_cell_shared_t *shared, int thre
 static void
 print_cell(const char *who, bench_workload_t w, const bench_result_t *res)
 {
-   fprintf(stderr, "bench: %-14s %-20s %3d threads: %10.1f ops/s %12.1f docs/s p50 %8.1f us"
-                   " p99 %9.1f us",
+   fprintf(stderr,
+           "bench: %-14s %-20s %3d threads: %10.1f ops/s %12.1f docs/s p50 %8.1f us"
+           " p99 %9.1f us",
            who, workload_names[w], res->threads, res->ops_per_s, res->docs_per_s, res->p50_us,
            res->p99_us);
    if (res->server_cpu_us >= 0) {
@@ -974,8 +1019,8 @@ best(const bench_result_t *row, int n, bool docs)
    const bench_result_t *b = NULL;
 
    for (int i = 0; i < n; i++) {
-      if (row[i].ran && (!b || (docs ? row[i].docs_per_s > b->docs_per_s
-                                     : row[i].ops_per_s > b->ops_per_s))) {
+      if (row[i].ran &&
+          (!b || (docs ? row[i].docs_per_s > b->docs_per_s : row[i].ops_per_s > b->ops_per_s))) {
          b = &row[i];
       }
    }
@@ -995,8 +1040,8 @@ fmt_num(char *out, size_t size, double v)
 }
 
 static void
-md_row(FILE *f, const char *workload, int clients, const bench_result_t *s,
-       const char *anchor_name, const bench_result_t *a, bool docs)
+md_row(FILE *f, const char *workload, int clients, const bench_result_t *s, const char *anchor_name,
+       const bench_result_t *a, bool docs)
 {
    char ops[32], dps[32], p50[32], p99[32], aops[32], ap50[32];
 
@@ -1004,8 +1049,7 @@ md_row(FILE *f, const char *workload, int clients, const bench_result_t *s,
    fmt_num(dps, sizeof dps, s->docs_per_s);
    fmt_num(p50, sizeof p50, s->p50_us);
    fmt_num(p99, sizeof p99, s->p99_us);
-   fprintf(f, "| %s | %d | %s | %s | %s | %s |", workload, clients, ops, docs ? dps : "", p50,
-           p99);
+   fprintf(f, "| %s | %d | %s | %s | %s | %s |", workload, clients, ops, docs ? dps : "", p50, p99);
    if (s->server_cpu_us >= 0) {
       fprintf(f, " %.1f | %.1f |", s->server_cpu_us, s->client_cpu_us);
    } else {
@@ -1064,10 +1108,10 @@ write_markdown(const options_t *o, const report_t *r)
               (long long) o->mem_docs, r->mem_load_s, o->mem_clients, r->rss_loaded_kb / 1024.0);
    }
    if (o->mem_docs > 0 && o->mem_ops > 0) {
-      fprintf(f, "| after %lld more operations (find/update by _id 50/50, %.1f s, %d clients) "
-                 "| %.1f |\n",
-              (long long) o->mem_ops, r->mem_ops_s, o->mem_clients,
-              r->rss_after_ops_kb / 1024.0);
+      fprintf(f,
+              "| after %lld more operations (find/update by _id 50/50, %.1f s, %d clients) "
+              "| %.1f |\n",
+              (long long) o->mem_ops, r->mem_ops_s, o->mem_clients, r->rss_after_ops_kb / 1024.0);
    }
    fprintf(f, "| at the end of all cells | %.1f |\n\n", r->rss_end_kb / 1024.0);
    if (r->mem_error[0]) {
@@ -1094,8 +1138,8 @@ write_markdown(const options_t *o, const report_t *r)
          if (w == BENCH_PING) {
             md_row(f, "ping (mongoc)", o->clients[c], &r->server[w][c], "TCP echo", &r->echo[c],
                    false);
-            md_row(f, "ping (raw wire)", o->clients[c], &r->anchor[w][c], "TCP echo",
-                   &r->echo[c], false);
+            md_row(f, "ping (raw wire)", o->clients[c], &r->anchor[w][c], "TCP echo", &r->echo[c],
+                   false);
          } else {
             md_row(f, workload_names[w], o->clients[c], &r->server[w][c], raw_name,
                    &r->anchor[w][c], docs);
@@ -1117,8 +1161,7 @@ write_markdown(const options_t *o, const report_t *r)
                    find1->p50_us / ping1->p50_us <= 1.3);
       }
       if (ping1->ran && echo1->ran) {
-         snprintf(what, sizeof what, "ping p50 (mongoc) / TCP echo p50 (%d client)",
-                  o->clients[0]);
+         snprintf(what, sizeof what, "ping p50 (mongoc) / TCP echo p50 (%d client)", o->clients[0]);
          md_target(f, what, ping1->p50_us / echo1->p50_us, "≤ 1.5",
                    ping1->p50_us / echo1->p50_us <= 1.5);
       }
@@ -1146,8 +1189,8 @@ write_markdown(const options_t *o, const report_t *r)
                      workload_names[w], docs ? "docs/s" : "ops/s");
             md_target(f, what, ratio, "≥ 0.50", ratio >= 0.5);
          } else {
-            snprintf(what, sizeof what, "%s: best ferretd / best raw libpq (%s)",
-                     workload_names[w], docs ? "docs/s" : "ops/s");
+            snprintf(what, sizeof what, "%s: best ferretd / best raw libpq (%s)", workload_names[w],
+                     docs ? "docs/s" : "ops/s");
             md_target(f, what, ratio, "≥ 0.77 (within 1.3x)", ratio >= 1 / 1.3);
             if (r->server[w][0].ran && r->anchor[w][0].ran) {
                double p = r->server[w][0].p50_us / r->anchor[w][0].p50_us;

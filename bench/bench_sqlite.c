@@ -26,12 +26,12 @@ typedef struct sq_shared {
 } sq_shared_t;
 
 typedef struct sq_thread {
-   sqlite3 *conn;            /* owned */
-   sqlite3_stmt *insert;     /* owned; INSERT INTO ins */
-   sqlite3_stmt *find;       /* owned; SELECT doc FROM main WHERE id_key = ?1 */
-   sqlite3_stmt *update;     /* owned; the compare-and-swap replace */
-   sqlite3_stmt *scan;       /* owned; SELECT doc FROM main */
-   uint8_t *doc;             /* owned; the last document read */
+   sqlite3 *conn;        /* owned */
+   sqlite3_stmt *insert; /* owned; INSERT INTO ins */
+   sqlite3_stmt *find;   /* owned; SELECT doc FROM main WHERE id_key = ?1 */
+   sqlite3_stmt *update; /* owned; the compare-and-swap replace */
+   sqlite3_stmt *scan;   /* owned; SELECT doc FROM main */
+   uint8_t *doc;         /* owned; the last document read */
    size_t doc_len;
    size_t doc_capacity;
 } sq_thread_t;
@@ -44,8 +44,7 @@ static bool sq_find(sq_thread_t *t, int64_t id, char *err);
 static bool sq_update(sq_thread_t *t, int64_t id, char *err);
 static bool sq_scan(sq_thread_t *t, int64_t expected, char *err);
 static void *sq_thread_init(bench_cell_shared_t *shared, int index, char *err);
-static bool sq_op(void *ctx, bench_cell_shared_t *shared, uint64_t *rng, uint64_t *docs,
-                  char *err);
+static bool sq_op(void *ctx, bench_cell_shared_t *shared, uint64_t *rng, uint64_t *docs, char *err);
 static void sq_thread_fini(void *ctx);
 
 const bench_engine_t bench_sqlite_engine = {
@@ -136,8 +135,7 @@ sq_open_conn(const sq_shared_t *shared, sqlite3 **out, char *err)
       return bench_util_fail(err, "sqlite open '%s': %s", shared->path, sqlite3_errstr(rc));
    }
    sqlite3_busy_timeout(*out, BUSY_TIMEOUT_MS);
-   snprintf(sql, sizeof sql, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s",
-            shared->synchronous);
+   snprintf(sql, sizeof sql, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s", shared->synchronous);
    return sq_exec(*out, sql, err);
 }
 
@@ -249,8 +247,7 @@ sq_update(sq_thread_t *t, int64_t id, char *err)
       }
       ok = sq_exec(t->conn, "BEGIN IMMEDIATE", err);
       if (ok) {
-         sqlite3_bind_blob(t->update, 1, bson_get_data(&updated), (int) updated.len,
-                           SQLITE_STATIC);
+         sqlite3_bind_blob(t->update, 1, bson_get_data(&updated), (int) updated.len, SQLITE_STATIC);
          sqlite3_bind_blob(t->update, 2, key, (int) key_len, SQLITE_STATIC);
          sqlite3_bind_blob(t->update, 3, t->doc, (int) t->doc_len, SQLITE_STATIC);
          if (sqlite3_step(t->update) != SQLITE_DONE) {
@@ -321,8 +318,8 @@ sq_thread_init(bench_cell_shared_t *shared, int index, char *err)
                           SQLITE_PREPARE_PERSISTENT, &t->find, NULL) != SQLITE_OK ||
        sqlite3_prepare_v3(t->conn, "UPDATE main SET doc = ?1 WHERE id_key = ?2 AND doc = ?3", -1,
                           SQLITE_PREPARE_PERSISTENT, &t->update, NULL) != SQLITE_OK ||
-       sqlite3_prepare_v3(t->conn, "SELECT doc FROM main", -1, SQLITE_PREPARE_PERSISTENT,
-                          &t->scan, NULL) != SQLITE_OK) {
+       sqlite3_prepare_v3(t->conn, "SELECT doc FROM main", -1, SQLITE_PREPARE_PERSISTENT, &t->scan,
+                          NULL) != SQLITE_OK) {
       bench_util_fail(err, "sqlite prepare: %s", sqlite3_errmsg(t->conn));
       sq_thread_fini(t);
       return NULL;

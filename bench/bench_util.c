@@ -18,18 +18,18 @@
 /* One thread of a cell. */
 typedef struct cell_thread {
    pthread_t thread;
-   const bench_engine_t *engine;    /* borrowed */
-   bench_cell_shared_t *shared;     /* borrowed */
-   pthread_barrier_t *ready;        /* borrowed; every thread connected */
-   pthread_barrier_t *go;           /* borrowed; the start time is set */
-   const uint64_t *deadline_ns;     /* borrowed; written before the go barrier */
+   const bench_engine_t *engine; /* borrowed */
+   bench_cell_shared_t *shared;  /* borrowed */
+   pthread_barrier_t *ready;     /* borrowed; every thread connected */
+   pthread_barrier_t *go;        /* borrowed; the start time is set */
+   const uint64_t *deadline_ns;  /* borrowed; written before the go barrier */
    int index;
    bool init_ok;
    bool failed;
    uint64_t ops;
    uint64_t docs;
    uint64_t end_ns;
-   uint64_t *lat_ns;                /* owned; one latency per operation */
+   uint64_t *lat_ns; /* owned; one latency per operation */
    size_t lat_count;
    size_t lat_capacity;
    char error[BENCH_ERR_SIZE];
@@ -173,8 +173,8 @@ bench_util_cpu_us(long pid)
    /* The command name may hold spaces; the fields after it are fixed: utime is the 12th and
     * stime the 13th after the state. */
    p = strrchr(buf, ')');
-   if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-                    &stime) != 2) {
+   if (!p ||
+       sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
       return -1;
    }
    return (double) (utime + stime) * 1e6 / (double) sysconf(_SC_CLK_TCK);

@@ -19,8 +19,8 @@ static bool backend_failed(const fe_store_t *store, ferret_status_t status,
 static bool append_owned(bson_t ***docs, size_t *count, size_t *capacity, bson_t *doc);
 
 bool
-generic_insert(const fe_store_t *store, const bson_t *const *docs, size_t count,
-               size_t *inserted, ptrdiff_t *duplicate_index, fe_error_t *error)
+generic_insert(const fe_store_t *store, const bson_t *const *docs, size_t count, size_t *inserted,
+               ptrdiff_t *duplicate_index, fe_error_t *error)
 {
    ferret_doc_t *batch = calloc(count ? count : 1, sizeof *batch);
    uint8_t **keys = calloc(count ? count : 1, sizeof *keys);
@@ -44,8 +44,8 @@ generic_insert(const fe_store_t *store, const bson_t *const *docs, size_t count,
       batch[i].id_key = keys[i];
       batch[i].id_key_len = key_len;
    }
-   status = store->methods->insert(store->session, &store->ns, batch, count, inserted,
-                                   &backend_error);
+   status =
+      store->methods->insert(store->session, &store->ns, batch, count, inserted, &backend_error);
    if (status == FERRET_ERR_DUPLICATE_KEY && *inserted < count) {
       *duplicate_index = (ptrdiff_t) *inserted;
       generic_duplicate_key_error(store, docs[*inserted], error);
@@ -107,8 +107,8 @@ generic_delete(const fe_store_t *store, const bson_t *doc, bool *deleted, fe_err
    if (!id_key_of(doc, &key, &key_len, error)) {
       goto done;
    }
-   status = store->methods->delete_one(store->session, &store->ns, key, key_len,
-                                       bson_get_data(doc), doc->len, deleted, &backend_error);
+   status = store->methods->delete_one(store->session, &store->ns, key, key_len, bson_get_data(doc),
+                                       doc->len, deleted, &backend_error);
    ok = status == FERRET_OK || backend_failed(store, status, &backend_error, error);
 
 done:
@@ -265,8 +265,8 @@ generic_duplicate_key_error(const fe_store_t *store, const bson_t *doc, fe_error
       bson_destroy(&wrapper);
    }
    error_set(error, FE_DuplicateKey,
-             "E11000 duplicate key error collection: %s.%s index: _id_ dup key: %s",
-             store->ns.db, store->ns.collection, value ? value : "{}");
+             "E11000 duplicate key error collection: %s.%s index: _id_ dup key: %s", store->ns.db,
+             store->ns.collection, value ? value : "{}");
    bson_free(value);
 }
 
@@ -286,8 +286,8 @@ id_key_of(const bson_t *doc, uint8_t **key, size_t *len, fe_error_t *error)
 }
 
 static bool
-backend_failed(const fe_store_t *store, ferret_status_t status,
-               const ferret_error_t *backend_error, fe_error_t *error)
+backend_failed(const fe_store_t *store, ferret_status_t status, const ferret_error_t *backend_error,
+               fe_error_t *error)
 {
    return error_set_from_backend(error, store->backend_name, status, backend_error);
 }

@@ -39,8 +39,7 @@ bool generic_replace(const fe_store_t *store, const bson_t *old_doc, const bson_
                      bool *replaced, fe_error_t *error);
 
 /* Deletes doc if it is still what is stored. */
-bool generic_delete(const fe_store_t *store, const bson_t *doc, bool *deleted,
-                    fe_error_t *error);
+bool generic_delete(const fe_store_t *store, const bson_t *doc, bool *deleted, fe_error_t *error);
 
 /* The stored document with the same _id as doc, or *current NULL when gone. *current is owned
  * by the caller (bson_destroy). */
@@ -52,9 +51,9 @@ bool generic_reload(const fe_store_t *store, const bson_t *doc, bson_t **current
  * pushdown), sorted by sort (nullable), at most limit of them (0: all). *docs is an owned
  * array of owned documents: generic_free_documents().
  */
-bool generic_collect(const fe_store_t *store, const fe_filter_t *filter,
-                     const bson_t *filter_spec, const fe_sort_t *sort, size_t limit,
-                     bson_t ***docs, size_t *count, fe_error_t *error);
+bool generic_collect(const fe_store_t *store, const fe_filter_t *filter, const bson_t *filter_spec,
+                     const fe_sort_t *sort, size_t limit, bson_t ***docs, size_t *count,
+                     fe_error_t *error);
 
 void generic_free_documents(bson_t **docs, size_t count);
 

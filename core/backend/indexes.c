@@ -45,7 +45,7 @@ typedef struct undo_list {
 typedef struct key_values {
    bson_t values; /* an array of the values one key field has */
    uint32_t count;
-   bool present;  /* the field exists (sparse indexes skip documents where none does) */
+   bool present; /* the field exists (sparse indexes skip documents where none does) */
 } key_values_t;
 
 /* ---- keys ---- */
@@ -64,9 +64,9 @@ static bool entry_add(const fe_store_t *store, const fe_index_t *index, const bs
                       const bson_t *doc, entry_result_t *result, fe_error_t *error);
 static bool entry_remove(const fe_store_t *store, const fe_index_t *index, const bson_t *entry,
                          fe_error_t *error);
-static bool add_doc_entries(const fe_store_t *store, const fe_index_set_t *set,
-                            const bson_t *doc, const bson_t *old_doc, undo_list_t *undo,
-                            bson_t *dup, bool *duplicate, fe_error_t *error);
+static bool add_doc_entries(const fe_store_t *store, const fe_index_set_t *set, const bson_t *doc,
+                            const bson_t *old_doc, undo_list_t *undo, bson_t *dup, bool *duplicate,
+                            fe_error_t *error);
 static bool remove_doc_entries(const fe_store_t *store, const fe_index_set_t *set,
                                const bson_t *doc, const bson_t *new_doc, fe_error_t *error);
 static void undo_entries(const fe_store_t *store, undo_list_t *undo);
@@ -155,8 +155,7 @@ check_key(const bson_t *key, bool unique, fe_error_t *error)
             }
          } else if (strcmp(type, "text") == 0 || strcmp(type, "2d") == 0 ||
                     strcmp(type, "2dsphere") == 0 || strcmp(type, "geoHaystack") == 0) {
-            return error_set(error, FE_CannotCreateIndex, "'%s' indexes are not supported",
-                             type);
+            return error_set(error, FE_CannotCreateIndex, "'%s' indexes are not supported", type);
          } else {
             return error_set(error, FE_CannotCreateIndex, "Unknown index plugin '%s'", type);
          }
@@ -238,10 +237,18 @@ append_key_name(char *buf, size_t size, size_t *used, const char *text)
 bool
 indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
 {
-   static const char *const allowed[] = {"key",    "name",   "unique",
-                                         "sparse", "hidden", "partialFilterExpression",
-                                         "expireAfterSeconds", "background", "v",
-                                         "ns",     "collation", "storageEngine",
+   static const char *const allowed[] = {"key",
+                                         "name",
+                                         "unique",
+                                         "sparse",
+                                         "hidden",
+                                         "partialFilterExpression",
+                                         "expireAfterSeconds",
+                                         "background",
+                                         "v",
+                                         "ns",
+                                         "collation",
+                                         "storageEngine",
                                          NULL};
    bson_iter_t iter;
    bson_t key;
@@ -273,8 +280,7 @@ indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
          const uint8_t *data;
          uint32_t len;
          if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
-            error_set(error, FE_TypeMismatch,
-                      "The 'key' field must be an object, not %s",
+            error_set(error, FE_TypeMismatch, "The 'key' field must be an object, not %s",
                       BSON_ITER_HOLDS_ARRAY(&iter) ? "an array" : "this type");
             goto done;
          }
@@ -313,18 +319,21 @@ indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
          bson_t filter;
          fe_filter_t *compiled;
          if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
-            error_set(error, FE_TypeMismatch, "The field 'partialFilterExpression' must be an object");
+            error_set(error, FE_TypeMismatch,
+                      "The field 'partialFilterExpression' must be an object");
             goto done;
          }
          bson_iter_document(&iter, &len, &data);
-         if (!bson_init_static(&filter, data, len) || !(compiled = filter_compile(&filter, error))) {
+         if (!bson_init_static(&filter, data, len) ||
+             !(compiled = filter_compile(&filter, error))) {
             goto done;
          }
          filter_destroy(compiled);
          bson_append_iter(&options, field, -1, &iter);
       } else if (strcmp(field, "expireAfterSeconds") == 0) {
          if (!BSON_ITER_HOLDS_NUMBER(&iter)) {
-            error_set(error, FE_TypeMismatch, "TTL index 'expireAfterSeconds' option must be numeric");
+            error_set(error, FE_TypeMismatch,
+                      "TTL index 'expireAfterSeconds' option must be numeric");
             goto done;
          }
          if (bson_iter_as_int64(&iter) < 0) {
@@ -336,7 +345,8 @@ indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
       } else if (strcmp(field, "v") == 0) {
          if (!BSON_ITER_HOLDS_NUMBER(&iter) ||
              (bson_iter_as_int64(&iter) != 1 && bson_iter_as_int64(&iter) != 2)) {
-            error_set(error, FE_CannotCreateIndex, "Invalid index specification; 'v' must be 1 or 2");
+            error_set(error, FE_CannotCreateIndex,
+                      "Invalid index specification; 'v' must be 1 or 2");
             goto done;
          }
       } else if (strcmp(field, "collation") == 0) {
@@ -356,7 +366,8 @@ indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
        * storageEngine options mean nothing to our backends. */
    }
    if (!has_key) {
-      error_set(error, FE_FailedToParse, "The 'key' field is a required property of an index specification");
+      error_set(error, FE_FailedToParse,
+                "The 'key' field is a required property of an index specification");
       goto done;
    }
    if (!check_key(&key, unique, error)) {
@@ -384,8 +395,7 @@ done:
 }
 
 bool
-indexes_index_init(fe_index_t *index, const bson_t *spec, const char *entries,
-                   fe_error_t *error)
+indexes_index_init(fe_index_t *index, const bson_t *spec, const char *entries, fe_error_t *error)
 {
    bson_iter_t iter;
    size_t fields;
@@ -487,8 +497,7 @@ indexes_same_key(const bson_t *a, const bson_t *b)
       if (!more_a || !more_b) {
          return more_a == more_b;
       }
-      if (strcmp(bson_iter_key(&ia), bson_iter_key(&ib)) != 0 ||
-          !compare_values_equal(&ia, &ib)) {
+      if (strcmp(bson_iter_key(&ia), bson_iter_key(&ib)) != 0 || !compare_values_equal(&ia, &ib)) {
          return false;
       }
    }
@@ -550,8 +559,8 @@ indexes_doc_keys(const fe_index_t *index, const bson_t *doc, bson_t ***keys, siz
    }
    for (size_t i = 0; i < index->path_count; i++) {
       bson_init(&values[i].values);
-      path_visit(&index->paths[i], 0, &root, PATH_LEAF_ELEMENTS | PATH_LEAF_WHOLE,
-                 collect_value, &values[i]);
+      path_visit(&index->paths[i], 0, &root, PATH_LEAF_ELEMENTS | PATH_LEAF_WHOLE, collect_value,
+                 &values[i]);
       if (values[i].count == 0) {
          /* An array along the path with no document elements: as missing. */
          bson_append_null(&values[i].values, "0", 1);
@@ -560,9 +569,8 @@ indexes_doc_keys(const fe_index_t *index, const bson_t *doc, bson_t ***keys, siz
       any_present = any_present || values[i].present;
       if (values[i].count > 1) {
          if (wide != SIZE_MAX) {
-            error_set(error, FE_CannotIndexParallelArrays,
-                      "cannot index parallel arrays [%s] [%s]", index->paths[i].dotted,
-                      index->paths[wide].dotted);
+            error_set(error, FE_CannotIndexParallelArrays, "cannot index parallel arrays [%s] [%s]",
+                      index->paths[i].dotted, index->paths[wide].dotted);
             goto done;
          }
          wide = i;
@@ -685,8 +693,8 @@ same_id(const bson_t *a, const bson_t *b, const char *a_field)
  * half-way on a backend without transactions) and is replaced.
  */
 static bool
-entry_add(const fe_store_t *store, const fe_index_t *index, const bson_t *key,
-          const bson_t *doc, entry_result_t *result, fe_error_t *error)
+entry_add(const fe_store_t *store, const fe_index_t *index, const bson_t *key, const bson_t *doc,
+          entry_result_t *result, fe_error_t *error)
 {
    fe_store_t entries;
    bson_t entry;
@@ -926,8 +934,8 @@ undo_clear(undo_list_t *undo)
 }
 
 static void
-duplicate_error(const fe_store_t *store, const fe_index_t *index, const bson_t *key,
-                bson_t *dup, fe_error_t *error)
+duplicate_error(const fe_store_t *store, const fe_index_t *index, const bson_t *key, bson_t *dup,
+                fe_error_t *error)
 {
    char *value = bson_as_relaxed_extended_json(key, NULL);
    error_set(error, FE_DuplicateKey,
@@ -1055,8 +1063,8 @@ done:
 }
 
 bool
-indexes_delete(const fe_store_t *store, const fe_index_set_t *set, const bson_t *doc,
-               bool *deleted, fe_error_t *error)
+indexes_delete(const fe_store_t *store, const fe_index_set_t *set, const bson_t *doc, bool *deleted,
+               fe_error_t *error)
 {
    bool txn = false;
    bool ok = false;
@@ -1149,8 +1157,8 @@ catalog_store(const fe_store_t *store, fe_store_t *out)
 }
 
 static void
-catalog_doc(const bson_oid_t *id, const char *collection, const bson_t *spec,
-            const char *entries, bson_t *out)
+catalog_doc(const bson_oid_t *id, const char *collection, const bson_t *spec, const char *entries,
+            bson_t *out)
 {
    bson_iter_t iter;
    bson_init(out);
@@ -1459,14 +1467,13 @@ indexes_rename(const fe_store_t *from, const fe_store_t *to, fe_error_t *error)
             ferret_ns_t src = {.db = from->ns.db, .collection = entries};
             ferret_ns_t dst = {.db = to->ns.db, .collection = entries};
             ferret_error_t backend_error = {0};
-            ferret_status_t status = from->methods->rename_collection(from->session, &src, &dst,
-                                                                      true, &backend_error);
+            ferret_status_t status =
+               from->methods->rename_collection(from->session, &src, &dst, true, &backend_error);
             if (status != FERRET_OK && status != FERRET_ERR_NAMESPACE_NOT_FOUND) {
                done_one = backend_failed(from, status, &backend_error, error);
             }
          }
-         done_one = done_one &&
-                    generic_insert(&to_catalog, one, 1, &inserted, &duplicate, error) &&
+         done_one = done_one && generic_insert(&to_catalog, one, 1, &inserted, &duplicate, error) &&
                     generic_delete(&from_catalog, docs[i], &deleted, error);
       }
       bson_destroy(&moved);
@@ -1484,8 +1491,8 @@ done:
 }
 
 static bool
-backend_failed(const fe_store_t *store, ferret_status_t status,
-               const ferret_error_t *backend_error, fe_error_t *error)
+backend_failed(const fe_store_t *store, ferret_status_t status, const ferret_error_t *backend_error,
+               fe_error_t *error)
 {
    return error_set_from_backend(error, store->backend_name, status, backend_error);
 }

@@ -28,13 +28,13 @@
 #define INDEXES_CATALOG "__ferret.indexes"
 
 typedef struct fe_index {
-   bson_oid_t id;        /* the catalog document's _id */
-   char *name;           /* owned */
-   bson_t spec;          /* owned; as listIndexes shows it: {v, key, name, options...} */
-   bson_t key;           /* owned; the key pattern */
+   bson_oid_t id; /* the catalog document's _id */
+   char *name;    /* owned */
+   bson_t spec;   /* owned; as listIndexes shows it: {v, key, name, options...} */
+   bson_t key;    /* owned; the key pattern */
    bool unique;
    bool sparse;
-   fe_path_t *paths;     /* owned; one per key field */
+   fe_path_t *paths; /* owned; one per key field */
    size_t path_count;
    fe_filter_t *partial; /* owned; the partialFilterExpression, or NULL */
    char *entries;        /* owned; the entries collection of a unique index, else NULL */
@@ -49,7 +49,7 @@ typedef struct fe_index {
 typedef struct fe_index_cache {
    _Atomic uint64_t *generation; /* borrowed: the server's catalog generation */
    struct {
-      char *ns;                  /* owned; "db\x1fcollection", or NULL */
+      char *ns; /* owned; "db\x1fcollection", or NULL */
       uint64_t generation;
    } slots[INDEXES_CACHE_SLOTS];
    size_t next; /* the slot to reuse next (round robin) */
@@ -88,8 +88,8 @@ void indexes_index_clear(fe_index_t *index);
  * partial filter does not match. *keys is an owned array of owned documents
  * (generic_free_documents()). Error 171 CannotIndexParallelArrays when two key fields are
  * arrays. */
-bool indexes_doc_keys(const fe_index_t *index, const bson_t *doc, bson_t ***keys,
-                      size_t *count, fe_error_t *error);
+bool indexes_doc_keys(const fe_index_t *index, const bson_t *doc, bson_t ***keys, size_t *count,
+                      fe_error_t *error);
 
 /* Two key patterns are the same index key ({a: 1} and {a: 1.0} are). */
 bool indexes_same_key(const bson_t *a, const bson_t *b);
@@ -122,9 +122,9 @@ bool indexes_rename(const fe_store_t *from, const fe_store_t *to, fe_error_t *er
 
 /* As generic_insert(). On a duplicate in a unique index, *duplicate_index is the failing
  * document and *dup (nullable, caller-initialized) receives {keyPattern, keyValue}. */
-bool indexes_insert(const fe_store_t *store, const fe_index_set_t *set,
-                    const bson_t *const *docs, size_t count, size_t *inserted,
-                    ptrdiff_t *duplicate_index, bson_t *dup, fe_error_t *error);
+bool indexes_insert(const fe_store_t *store, const fe_index_set_t *set, const bson_t *const *docs,
+                    size_t count, size_t *inserted, ptrdiff_t *duplicate_index, bson_t *dup,
+                    fe_error_t *error);
 
 /* As generic_replace(); a lost race (*replaced false) leaves the entries as they were. */
 bool indexes_replace(const fe_store_t *store, const fe_index_set_t *set, const bson_t *old_doc,

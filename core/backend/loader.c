@@ -76,7 +76,8 @@ loader_load(const char *name_or_path, const char *plugin_dir, fe_error_t *error)
                 FERRET_BACKEND_ENTRY_SYMBOL);
       goto done;
    }
-   if (!check_descriptor(path, descriptor, error) || !check_methods(path, descriptor->methods, error)) {
+   if (!check_descriptor(path, descriptor, error) ||
+       !check_methods(path, descriptor->methods, error)) {
       goto done;
    }
 
@@ -163,8 +164,7 @@ find_plugin(const char *name_or_path, const char *plugin_dir, fe_error_t *error)
 }
 
 static bool
-check_descriptor(const char *path, const ferret_backend_descriptor_t *descriptor,
-                 fe_error_t *error)
+check_descriptor(const char *path, const ferret_backend_descriptor_t *descriptor, fe_error_t *error)
 {
    if (descriptor->magic != FERRET_BACKEND_MAGIC) {
       return error_set(error, FE_BadValue,
@@ -192,7 +192,8 @@ check_descriptor(const char *path, const ferret_backend_descriptor_t *descriptor
    }
    if (!descriptor->name || !descriptor->name[0] || !descriptor->version || !descriptor->methods) {
       return error_set(error, FE_BadValue,
-                       "backend \"%s\": descriptor lacks a name, a version or a method table", path);
+                       "backend \"%s\": descriptor lacks a name, a version or a method table",
+                       path);
    }
    return true;
 }
@@ -205,15 +206,24 @@ check_methods(const char *path, const ferret_backend_methods_t *methods, fe_erro
       size_t offset;
    } required[] = {
 #define REQUIRED(m) {#m, offsetof(ferret_backend_methods_t, m)}
-      REQUIRED(open),           REQUIRED(close),
-      REQUIRED(session_open),   REQUIRED(session_close),
-      REQUIRED(list_databases), REQUIRED(drop_database),
-      REQUIRED(list_collections), REQUIRED(create_collection),
-      REQUIRED(drop_collection), REQUIRED(rename_collection),
-      REQUIRED(insert),         REQUIRED(replace),
-      REQUIRED(delete_one),     REQUIRED(query),
-      REQUIRED(cursor_next),    REQUIRED(cursor_close),
-      REQUIRED(stats),          REQUIRED(collection_options),
+      REQUIRED(open),
+      REQUIRED(close),
+      REQUIRED(session_open),
+      REQUIRED(session_close),
+      REQUIRED(list_databases),
+      REQUIRED(drop_database),
+      REQUIRED(list_collections),
+      REQUIRED(create_collection),
+      REQUIRED(drop_collection),
+      REQUIRED(rename_collection),
+      REQUIRED(insert),
+      REQUIRED(replace),
+      REQUIRED(delete_one),
+      REQUIRED(query),
+      REQUIRED(cursor_next),
+      REQUIRED(cursor_close),
+      REQUIRED(stats),
+      REQUIRED(collection_options),
 #undef REQUIRED
    };
 
@@ -226,8 +236,8 @@ check_methods(const char *path, const ferret_backend_methods_t *methods, fe_erro
    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
       void *const *slot = (void *const *) ((const char *) methods + required[i].offset);
       if (*slot == NULL) {
-         return error_set(error, FE_BadValue, "backend \"%s\": required method %s is missing",
-                          path, required[i].name);
+         return error_set(error, FE_BadValue, "backend \"%s\": required method %s is missing", path,
+                          required[i].name);
       }
    }
    return true;

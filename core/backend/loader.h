@@ -13,8 +13,8 @@
 
 /* A loaded plugin. The shared object is never dlclosed while this exists. */
 typedef struct fe_plugin {
-   char *path;   /* owned */
-   void *handle; /* owned; the dlopen handle */
+   char *path;                                    /* owned */
+   void *handle;                                  /* owned; the dlopen handle */
    const ferret_backend_descriptor_t *descriptor; /* borrowed from the plugin; static there */
    /* A copy of the plugin's method table at the core's size: methods past the plugin's
     * struct_size (an older minor) read as NULL. */

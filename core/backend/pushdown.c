@@ -19,9 +19,9 @@ struct fe_plan {
    ferret_query_t query;
    ferret_term_t terms[MAX_TERMS];
    ferret_sort_key_t sort_key;
-   bson_t *filter;             /* owned copy; query.filter points into it */
-   bson_t *values[MAX_TERMS];  /* owned; {"": value} per term */
-   uint8_t *id_key;            /* owned */
+   bson_t *filter;            /* owned copy; query.filter points into it */
+   bson_t *values[MAX_TERMS]; /* owned; {"": value} per term */
+   uint8_t *id_key;           /* owned */
 };
 
 static bool offer_id_equality(fe_plan_t *plan, const bson_t *filter);

@@ -17,7 +17,8 @@ registry_load(fe_registry_t *registry, const char *name_or_path, const char *plu
    }
    existing = registry_find(registry, plugin->descriptor->name);
    if (existing) {
-      error_set(error, FE_BadValue, "backend \"%s\": duplicate backend name '%s', already loaded from \"%s\"",
+      error_set(error, FE_BadValue,
+                "backend \"%s\": duplicate backend name '%s', already loaded from \"%s\"",
                 plugin->path, plugin->descriptor->name, existing->path);
       loader_unload(plugin);
       return NULL;

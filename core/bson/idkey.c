@@ -85,8 +85,8 @@ encode_value(buf_t *buf, const bson_iter_t *iter)
       break;
    case BSON_TYPE_UTF8:
    case BSON_TYPE_SYMBOL: {
-      const char *s = type == BSON_TYPE_UTF8 ? bson_iter_utf8(iter, &len)
-                                             : bson_iter_symbol(iter, &len);
+      const char *s =
+         type == BSON_TYPE_UTF8 ? bson_iter_utf8(iter, &len) : bson_iter_symbol(iter, &len);
       buf_u32(buf, len);
       buf_put(buf, s, len);
       break;

@@ -56,9 +56,9 @@ args_collection(const fe_ctx_t *ctx, const char **collection, fe_error_t *error)
 {
    bson_iter_t iter;
    if (!bson_iter_init_find(&iter, ctx->command, ctx->name) || !BSON_ITER_HOLDS_UTF8(&iter)) {
-      return error_set(error, FE_InvalidNamespace,
-                       "collection name has invalid type %s",
-                       bson_iter_init_find(&iter, ctx->command, ctx->name) ? "non-string" : "missing");
+      return error_set(error, FE_InvalidNamespace, "collection name has invalid type %s",
+                       bson_iter_init_find(&iter, ctx->command, ctx->name) ? "non-string"
+                                                                           : "missing");
    }
    *collection = bson_iter_utf8(&iter, NULL);
    if (strlen(*collection) != bson_iter_utf8_len_unsafe(&iter)) {
@@ -103,15 +103,13 @@ nested(const bson_t *command, const char *key, bool want_array, bson_t *out, boo
 }
 
 bool
-args_document(const bson_t *command, const char *key, bson_t *out, bool *present,
-              fe_error_t *error)
+args_document(const bson_t *command, const char *key, bson_t *out, bool *present, fe_error_t *error)
 {
    return nested(command, key, false, out, present, error);
 }
 
 bool
-args_array(const bson_t *command, const char *key, bson_t *out, bool *present,
-           fe_error_t *error)
+args_array(const bson_t *command, const char *key, bson_t *out, bool *present, fe_error_t *error)
 {
    return nested(command, key, true, out, present, error);
 }
@@ -174,7 +172,8 @@ args_check_collation(const bson_t *doc, fe_error_t *error)
        strcmp(bson_iter_utf8(&locale, NULL), "simple") == 0) {
       return true;
    }
-   return error_set(error, FE_BadValue, "collation is not supported; only the simple binary comparison is");
+   return error_set(error, FE_BadValue,
+                    "collation is not supported; only the simple binary comparison is");
 }
 
 bool
@@ -210,8 +209,8 @@ args_append_cursor(bson_t *reply, int64_t id, const char *ns, bool first, const 
 }
 
 bool
-args_reply_first_batch(fe_ctx_t *ctx, fe_cursor_t *cursor, int64_t batch_size,
-                       bool single_batch, fe_error_t *error)
+args_reply_first_batch(fe_ctx_t *ctx, fe_cursor_t *cursor, int64_t batch_size, bool single_batch,
+                       fe_error_t *error)
 {
    bson_t batch = BSON_INITIALIZER;
    bool exhausted = false;

@@ -54,8 +54,7 @@ bool args_check_fields(const bson_t *doc, const char *what, const char *const *a
                        fe_error_t *error);
 
 /* Appends {cursor: {firstBatch|nextBatch: batch, id, ns}} to reply. */
-void args_append_cursor(bson_t *reply, int64_t id, const char *ns, bool first,
-                        const bson_t *batch);
+void args_append_cursor(bson_t *reply, int64_t id, const char *ns, bool first, const bson_t *batch);
 
 /* Fills the first batch of a new cursor, registers it when more remains (and single_batch is
  * false), and appends the cursor reply. Takes ownership of cursor in every case. */

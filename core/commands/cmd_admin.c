@@ -26,8 +26,7 @@ static bool backend_error(const fe_ctx_t *ctx, ferret_status_t status,
 static bool collection_stats(const fe_ctx_t *ctx, const char *db, const char *collection,
                              ferret_stats_t *stats, fe_error_t *error);
 static void copy_options(void *ctx, const uint8_t *bson, size_t len);
-static bool list_names(const fe_ctx_t *ctx, const char *db, name_list_t *list,
-                       fe_error_t *error);
+static bool list_names(const fe_ctx_t *ctx, const char *db, name_list_t *list, fe_error_t *error);
 static bool hidden_stats(const fe_ctx_t *ctx, ferret_stats_t *hidden, fe_error_t *error);
 
 bool
@@ -245,8 +244,8 @@ cmd_create(fe_ctx_t *ctx, fe_error_t *error)
    }
    ns.db = ctx->db;
    ns.collection = collection;
-   status = ctx->methods->create_collection(ctx->session, &ns, bson_get_data(&options),
-                                            options.len, &berror);
+   status = ctx->methods->create_collection(ctx->session, &ns, bson_get_data(&options), options.len,
+                                            &berror);
    if (status == FERRET_ERR_NAMESPACE_EXISTS) {
       error_set(error, FE_NamespaceExists, "Collection %s.%s already exists.", ctx->db, collection);
       goto done;
@@ -347,8 +346,7 @@ cmd_rename_collection(fe_ctx_t *ctx, fe_error_t *error)
    }
    if (indexes_is_hidden(from_dot + 1) || indexes_is_hidden(to_dot + 1)) {
       return error_set(error, FE_InvalidNamespace,
-                       "collection names starting with '%s' are reserved",
-                       INDEXES_HIDDEN_PREFIX);
+                       "collection names starting with '%s' are reserved", INDEXES_HIDDEN_PREFIX);
    }
    from_ns.db = from_db;
    from_ns.collection = from_dot + 1;
@@ -528,8 +526,8 @@ done:
 }
 
 static bool
-collection_stats(const fe_ctx_t *ctx, const char *db, const char *collection,
-                 ferret_stats_t *stats, fe_error_t *error)
+collection_stats(const fe_ctx_t *ctx, const char *db, const char *collection, ferret_stats_t *stats,
+                 fe_error_t *error)
 {
    ferret_ns_t ns = {.db = db, .collection = collection};
    ferret_error_t berror = {0};

@@ -60,8 +60,7 @@ static bool write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *co
 static bool write_merge(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs,
                         size_t count, fe_error_t *error);
 static bool merge_one(fe_ctx_t *ctx, const fe_store_t *target, const fe_index_set_t *unique,
-                      const pipeline_output_t *output,
-                      const bson_t *doc, fe_error_t *error);
+                      const pipeline_output_t *output, const bson_t *doc, fe_error_t *error);
 static void merge_fields(const bson_t *current, const bson_t *doc, bson_t *out);
 static bool is_capped(const bson_t *options);
 static bool split_coll_stats(const bson_t *stages, bson_t *rest, bson_t *spec, bool *found,
@@ -106,8 +105,9 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
       }
    } else if (!bson_iter_init_find(&iter, ctx->command, "aggregate") ||
               !BSON_ITER_HOLDS_NUMBER(&iter) || bson_iter_as_int64(&iter) != 1) {
-      error_set(error, FE_FailedToParse,
-                "Invalid command format: the 'aggregate' field must specify a collection name or 1");
+      error_set(
+         error, FE_FailedToParse,
+         "Invalid command format: the 'aggregate' field must specify a collection name or 1");
       goto done;
    }
    if (!args_check_collation(ctx->command, error) ||
@@ -160,8 +160,7 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
       source.doc_count = session_count;
    } else if (pipeline_source(pipeline) == PIPELINE_SOURCE_LOCAL_SESSIONS) {
       if (collection) {
-         error_set(error, FE_InvalidNamespace,
-                   "{aggregate: 1} is required for $listLocalSessions");
+         error_set(error, FE_InvalidNamespace, "{aggregate: 1} is required for $listLocalSessions");
          goto done;
       }
       if (!local_sessions(ctx, &sessions, &session_count, error)) {
@@ -255,8 +254,7 @@ cmd_explain(fe_ctx_t *ctx, fe_error_t *error)
       bool ok;
       if (!args_array(&inner, "pipeline", &stages, NULL, error) ||
           !(pipeline = pipeline_compile(&stages, NULL,
-                                        PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS,
-                                        error))) {
+                                        PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, error))) {
          return false;
       }
       ok = explain_plan(ctx, collection, pipeline_leading_match(pipeline), error);
@@ -306,7 +304,8 @@ explain_plan(fe_ctx_t *ctx, const char *collection, const bson_t *filter, fe_err
    BSON_APPEND_DOCUMENT(&planner, "parsedQuery", filter ? filter : &empty);
    BSON_APPEND_DOCUMENT_BEGIN(&planner, "winningPlan", &winning);
    BSON_APPEND_UTF8(&winning, "stage",
-                    pushdown_plan_query(plan)->term_count && pushdown_plan_query(plan)->terms[0].applied
+                    pushdown_plan_query(plan)->term_count &&
+                          pushdown_plan_query(plan)->terms[0].applied
                        ? "IDHACK"
                        : "COLLSCAN");
    BSON_APPEND_UTF8(&winning, "backend", ctx->server->backend_name);
@@ -390,8 +389,7 @@ collect(void *ctx, const bson_t *doc, fe_error_t *error)
 /* The store for the output namespace, checked as MongoDB does: a valid name, not a system
  * collection, not in an internal database. */
 static bool
-output_store(fe_ctx_t *ctx, const pipeline_output_t *output, fe_store_t *target,
-             fe_error_t *error)
+output_store(fe_ctx_t *ctx, const pipeline_output_t *output, fe_store_t *target, fe_error_t *error)
 {
    const char *db;
 
@@ -404,14 +402,12 @@ output_store(fe_ctx_t *ctx, const pipeline_output_t *output, fe_store_t *target,
       return false;
    }
    if (strcmp(db, "admin") == 0 || strcmp(db, "config") == 0 || strcmp(db, "local") == 0) {
-      return output->merge
-                ? error_set(error, 31320, "Cannot $merge to internal database: %s", db)
-                : error_set(error, 31321, "Can't $out to internal database: %s", db);
+      return output->merge ? error_set(error, 31320, "Cannot $merge to internal database: %s", db)
+                           : error_set(error, 31321, "Can't $out to internal database: %s", db);
    }
    if (strncmp(output->coll, "system.", 7) == 0) {
       return output->merge
-                ? error_set(error, 31319, "Cannot $merge to special collection: %s",
-                            output->coll)
+                ? error_set(error, 31319, "Cannot $merge to special collection: %s", output->coll)
                 : error_set(error, 17385, "Can't $out to special collection: %s", output->coll);
    }
    return true;
@@ -447,8 +443,8 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
    if (!output_store(ctx, output, &target, error)) {
       goto done;
    }
-   status = target.methods->collection_options(target.session, &target.ns, copy_document,
-                                               &options, &backend_error);
+   status = target.methods->collection_options(target.session, &target.ns, copy_document, &options,
+                                               &backend_error);
    if (status != FERRET_OK && status != FERRET_ERR_NAMESPACE_NOT_FOUND) {
       error_set_from_backend(error, target.backend_name, status, &backend_error);
       goto done;
@@ -475,8 +471,7 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
    temp.ns.collection = temp_name;
    status = temp.methods->create_collection(temp.session, &temp.ns,
                                             bson_empty(&options) ? NULL : bson_get_data(&options),
-                                            bson_empty(&options) ? 0 : options.len,
-                                            &backend_error);
+                                            bson_empty(&options) ? 0 : options.len, &backend_error);
    if (status != FERRET_OK) {
       error_set_from_backend(error, temp.backend_name, status, &backend_error);
       goto done;
@@ -504,8 +499,8 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
 
       for (prepared = 0; prepared < n;) {
          /* prepare_insert initializes batch[prepared] even when it fails. */
-         bool prepared_ok = write_ops_prepare_insert(docs[start + prepared], &batch[prepared],
-                                                     error);
+         bool prepared_ok =
+            write_ops_prepare_insert(docs[start + prepared], &batch[prepared], error);
          pointers[prepared] = &batch[prepared];
          prepared++;
          if (!prepared_ok) {
@@ -523,8 +518,8 @@ write_out(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs, s
       }
    }
 
-   status = temp.methods->rename_collection(temp.session, &temp.ns, &target.ns, true,
-                                            &backend_error);
+   status =
+      temp.methods->rename_collection(temp.session, &temp.ns, &target.ns, true, &backend_error);
    if (status != FERRET_OK) {
       error_set_from_backend(error, temp.backend_name, status, &backend_error);
       goto done;
@@ -565,8 +560,7 @@ write_merge(fe_ctx_t *ctx, const pipeline_output_t *output, bson_t *const *docs,
    fe_index_set_t unique = {0};   /* the target's unique indexes, kept in step */
    bool ok = false;
 
-   if (!output_store(ctx, output, &target, error) ||
-       !indexes_load(&target, true, &unique, error)) {
+   if (!output_store(ctx, output, &target, error) || !indexes_load(&target, true, &unique, error)) {
       goto done;
    }
    for (size_t i = 0; i < count; i++) {
@@ -593,8 +587,8 @@ merge_one(fe_ctx_t *ctx, const fe_store_t *target, const fe_index_set_t *unique,
 {
    const char *matched = output->when_matched;
    const char *not_matched = output->when_not_matched;
-   bson_t *current = NULL;            /* owned; the stored document */
-   bson_t merged = BSON_INITIALIZER;  /* whenMatched "merge": current with doc's fields */
+   bson_t *current = NULL;              /* owned; the stored document */
+   bson_t merged = BSON_INITIALIZER;    /* whenMatched "merge": current with doc's fields */
    bson_t duplicate = BSON_INITIALIZER; /* {keyPattern, keyValue} of a unique-index violation */
    bool ok = false;
 
@@ -750,8 +744,9 @@ static bool
 local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error)
 {
    static const uint8_t empty_user_sha256[32] = {
-      0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-      0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+      0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+      0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+      0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
    };
    struct timespec now;
    bson_t *doc;
@@ -770,8 +765,7 @@ local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error)
    doc = bson_new();
    BSON_APPEND_DOCUMENT_BEGIN(doc, "_id", &id);
    BSON_APPEND_BINARY(&id, "id", BSON_SUBTYPE_UUID, ctx->lsid, 16);
-   BSON_APPEND_BINARY(&id, "uid", BSON_SUBTYPE_BINARY, empty_user_sha256,
-                      sizeof empty_user_sha256);
+   BSON_APPEND_BINARY(&id, "uid", BSON_SUBTYPE_BINARY, empty_user_sha256, sizeof empty_user_sha256);
    bson_append_document_end(doc, &id);
    BSON_APPEND_DATE_TIME(doc, "lastUse", (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000);
    (*docs)[0] = doc;
@@ -783,8 +777,7 @@ local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error)
  * and *rest receives the stages after it, renumbered. Elsewhere in a pipeline it is an error,
  * as in MongoDB. */
 static bool
-split_coll_stats(const bson_t *stages, bson_t *rest, bson_t *spec, bool *found,
-                 fe_error_t *error)
+split_coll_stats(const bson_t *stages, bson_t *rest, bson_t *spec, bool *found, fe_error_t *error)
 {
    bson_iter_t iter;
    uint32_t index = 0;
@@ -803,7 +796,8 @@ split_coll_stats(const bson_t *stages, bson_t *rest, bson_t *spec, bool *found,
          const uint8_t *data;
          uint32_t len;
          if (index > 0 || *found) {
-            return error_set(error, 40602, "$collStats is only valid as the first stage in a pipeline");
+            return error_set(error, 40602,
+                             "$collStats is only valid as the first stage in a pipeline");
          }
          if (!BSON_ITER_HOLDS_DOCUMENT(&stage)) {
             return error_set(error, 5447000, "$collStats must take a nested object but found: %s",

@@ -49,12 +49,15 @@ cmd_get_more(fe_ctx_t *ctx, fe_error_t *error)
    }
    snprintf(ns, sizeof ns, "%s.%s", ctx->db, collection);
    if (strcmp(ns, cursor->ns) != 0) {
-      error_set(error, FE_Unauthorized, "Requested getMore on namespace '%s', but cursor belongs to a different namespace %s",
-                ns, cursor->ns);
+      error_set(
+         error, FE_Unauthorized,
+         "Requested getMore on namespace '%s', but cursor belongs to a different namespace %s", ns,
+         cursor->ns);
       goto done;
    }
    if (cursor->has_lsid && ctx->has_lsid && memcmp(cursor->lsid, ctx->lsid, 16) != 0) {
-      error_set(error, FE_Unauthorized, "Cursor session id is not the same as the operation context's session id");
+      error_set(error, FE_Unauthorized,
+                "Cursor session id is not the same as the operation context's session id");
       goto done;
    }
    if (cursor->owner) {
@@ -87,7 +90,8 @@ cmd_kill_cursors(fe_ctx_t *ctx, fe_error_t *error)
    bson_t killed, not_found, alive, unknown;
 
    if (!bson_iter_init_find(&iter, ctx->command, "cursors") || !BSON_ITER_HOLDS_ARRAY(&iter)) {
-      return error_set(error, 40414, "BSON field 'killCursors.cursors' is missing but a required field");
+      return error_set(error, 40414,
+                       "BSON field 'killCursors.cursors' is missing but a required field");
    }
    bson_iter_recurse(&iter, &ids);
    BSON_APPEND_ARRAY_BEGIN(ctx->reply, "cursorsKilled", &killed);

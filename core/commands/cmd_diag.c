@@ -21,8 +21,8 @@ cmd_get_parameter(fe_ctx_t *ctx, fe_error_t *error)
    bool found = false;
    bson_t fcv;
 
-   if (bson_iter_init_find(&iter, ctx->command, "getParameter") &&
-       BSON_ITER_HOLDS_UTF8(&iter) && strcmp(bson_iter_utf8(&iter, NULL), "*") == 0) {
+   if (bson_iter_init_find(&iter, ctx->command, "getParameter") && BSON_ITER_HOLDS_UTF8(&iter) &&
+       strcmp(bson_iter_utf8(&iter, NULL), "*") == 0) {
       all = true;
    }
    if (all || bson_has_field(ctx->command, "featureCompatibilityVersion")) {

@@ -29,8 +29,8 @@ static bool open_stream(fe_ctx_t *ctx, const fe_store_t *store, fe_cursor_t *cur
                         fe_error_t *error);
 static bool materialize(fe_cursor_t *cursor, bson_t **docs, size_t count, int64_t skip,
                         int64_t limit, const fe_projection_t *projection, fe_error_t *error);
-static void distinct_values_at(const bson_t *doc, const char *path, bson_t ***values,
-                               size_t *count, size_t *capacity);
+static void distinct_values_at(const bson_t *doc, const char *path, bson_t ***values, size_t *count,
+                               size_t *capacity);
 static int compare_wrapped(const void *a, const void *b);
 
 bool
@@ -57,7 +57,8 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
                                           error))) {
       goto done;
    }
-   if (!bson_empty(&args.projection) && !(projection = projection_compile(&args.projection, error))) {
+   if (!bson_empty(&args.projection) &&
+       !(projection = projection_compile(&args.projection, error))) {
       goto done;
    }
    if (!bson_empty(&args.sort)) {
@@ -150,8 +151,8 @@ cmd_count(fe_ctx_t *ctx, fe_error_t *error)
    for (;;) {
       bson_t batch = BSON_INITIALIZER;
       bool exhausted = false;
-      bool filled = cursor_fill_batch(cursor, 1000, ARGS_MAX_BATCH_BYTES, &batch, &exhausted,
-                                      error);
+      bool filled =
+         cursor_fill_batch(cursor, 1000, ARGS_MAX_BATCH_BYTES, &batch, &exhausted, error);
       n += bson_count_keys(&batch);
       bson_destroy(&batch);
       if (!filled) {
@@ -278,9 +279,8 @@ parse_find_args(const fe_ctx_t *ctx, find_args_t *args, fe_error_t *error)
 /* Opens the backend cursor that feeds a stream cursor; the cursor applies what the backend
  * did not. A reverse $natural the backend cannot do is read whole and reversed. */
 static bool
-open_stream(fe_ctx_t *ctx, const fe_store_t *store, fe_cursor_t *cursor,
-            const bson_t *filter_spec, int natural, int64_t skip, int64_t limit,
-            fe_error_t *error)
+open_stream(fe_ctx_t *ctx, const fe_store_t *store, fe_cursor_t *cursor, const bson_t *filter_spec,
+            int natural, int64_t skip, int64_t limit, fe_error_t *error)
 {
    ferret_error_t backend_error = {0};
    ferret_status_t status;

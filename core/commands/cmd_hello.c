@@ -80,8 +80,8 @@ cmd_end_sessions(fe_ctx_t *ctx, fe_error_t *error)
    bson_iter_t sessions;
    (void) error;
 
-   if (!bson_iter_init_find(&iter, ctx->command, "endSessions") ||
-       !BSON_ITER_HOLDS_ARRAY(&iter) || !bson_iter_recurse(&iter, &sessions)) {
+   if (!bson_iter_init_find(&iter, ctx->command, "endSessions") || !BSON_ITER_HOLDS_ARRAY(&iter) ||
+       !bson_iter_recurse(&iter, &sessions)) {
       return true;
    }
    while (bson_iter_next(&sessions)) {

@@ -330,8 +330,7 @@ check_against(const fe_index_set_t *set, const bson_t *spec, bool *exists, fe_er
       spec_options(spec, &options);
       plain = bson_empty(&options);
       bson_destroy(&options);
-      if (!is_id_key(&key) ||
-          (strcmp(name, ID_INDEX_NAME) != 0 && strcmp(name, "_id_1") != 0)) {
+      if (!is_id_key(&key) || (strcmp(name, ID_INDEX_NAME) != 0 && strcmp(name, "_id_1") != 0)) {
          bson_destroy(&key);
          return error_set(error, FE_BadValue,
                           "The index name '_id_' is reserved for the _id index, which must "
@@ -411,8 +410,7 @@ spec_options(const bson_t *spec, bson_t *out)
    if (bson_iter_init(&iter, spec)) {
       while (bson_iter_next(&iter)) {
          const char *field = bson_iter_key(&iter);
-         if (strcmp(field, "v") != 0 && strcmp(field, "key") != 0 &&
-             strcmp(field, "name") != 0) {
+         if (strcmp(field, "v") != 0 && strcmp(field, "key") != 0 && strcmp(field, "name") != 0) {
             bson_append_iter(out, field, -1, &iter);
          }
       }

@@ -11,16 +11,15 @@
 #include "query/expr.h"
 #include "wire/header.h"
 
-static bool statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items,
-                       uint32_t *count, fe_error_t *error);
+static bool statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items, uint32_t *count,
+                       fe_error_t *error);
 static bool check_statement_fields(const bson_iter_t *items, const char *what,
                                    const char *const *allowed, fe_error_t *error);
 static bool insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared,
                        int64_t *indexes, size_t count, bool ordered, int64_t *inserted,
                        bson_t *write_errors, uint32_t *error_count, bool *stop);
-static bool parse_update_statement(const bson_t *item, fe_update_statement_t *statement,
-                                   bson_t *q, bson_t *u, bson_t *array_filters,
-                                   fe_error_t *error);
+static bool parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bson_t *q,
+                                   bson_t *u, bson_t *array_filters, fe_error_t *error);
 
 bool
 cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
@@ -79,8 +78,7 @@ cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
                  &error_count, &stop);
       pending = 0;
       if (!stop) {
-         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL,
-                                      NULL);
+         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL, NULL);
          stop = ordered;
       }
    }
@@ -110,8 +108,8 @@ done:
 
 /* The fields a statement may have; any other fails the whole command, as MongoDB parses the
  * command before running any statement. */
-static const char *const update_fields[] = {"q", "u", "upsert", "multi", "arrayFilters",
-                                            "hint", "collation", "c", NULL};
+static const char *const update_fields[] = {"q",    "u",         "upsert", "multi", "arrayFilters",
+                                            "hint", "collation", "c",      NULL};
 static const char *const delete_fields[] = {"q", "limit", "hint", "collation", NULL};
 
 bool
@@ -161,8 +159,7 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
       } else {
          bson_iter_document(&items, &len, &data);
          bson_init_static(&item, data, len);
-         item_ok = parse_update_statement(&item, &statement, &q, &u, &array_filters,
-                                          &item_error) &&
+         item_ok = parse_update_statement(&item, &statement, &q, &u, &array_filters, &item_error) &&
                    args_document(&item, "c", &constants, NULL, &item_error);
          if (item_ok) {
             /* The statement's constants override the command's let. */
@@ -278,8 +275,7 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
       if (item_ok) {
          deleted_total += deleted;
       } else {
-         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL,
-                                      NULL);
+         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL, NULL);
          if (ordered) {
             break;
          }
@@ -319,8 +315,7 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
    memset(&result, 0, sizeof result);
    bson_init(&result.upserted_id);
    bson_init(&update);
-   if (!args_collection(ctx, &collection, error) ||
-       !args_check_collation(ctx->command, error) ||
+   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
        !args_document(ctx->command, "query", &query, NULL, error) ||
        !args_document(ctx->command, "sort", &sort, NULL, error) ||
        !args_document(ctx->command, "fields", &fields, &has_fields, error) ||
@@ -384,8 +379,8 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
       fe_update_statement_t statement = {
          .filter = &query,
          .update = &update,
-         .update_is_pipeline = bson_iter_init_find(&iter, ctx->command, "update") &&
-                               BSON_ITER_HOLDS_ARRAY(&iter),
+         .update_is_pipeline =
+            bson_iter_init_find(&iter, ctx->command, "update") && BSON_ITER_HOLDS_ARRAY(&iter),
          .array_filters = bson_empty(&array_filters) ? NULL : &array_filters,
          .sort = &sort,
          .let = bson_empty(&let) ? NULL : &let,
@@ -459,7 +454,8 @@ statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items, uint32_t 
       }
    }
    if (*count > HEADER_MAX_WRITE_BATCH) {
-      return error_set(error, FE_InvalidLength, "Write batch sizes must be between 1 and %d. Got %u operations.",
+      return error_set(error, FE_InvalidLength,
+                       "Write batch sizes must be between 1 and %d. Got %u operations.",
                        HEADER_MAX_WRITE_BATCH, *count);
    }
    return true;
@@ -487,9 +483,9 @@ check_statement_fields(const bson_iter_t *items, const char *what, const char *c
 
 /* Inserts a run of prepared documents, recording duplicates; consumes prepared[0..count). */
 static bool
-insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared,
-           int64_t *indexes, size_t count, bool ordered, int64_t *inserted,
-           bson_t *write_errors, uint32_t *error_count, bool *stop)
+insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared, int64_t *indexes,
+           size_t count, bool ordered, int64_t *inserted, bson_t *write_errors,
+           uint32_t *error_count, bool *stop)
 {
    const bson_t **docs = calloc(count ? count : 1, sizeof *docs);
    size_t start = 0;
@@ -511,8 +507,8 @@ insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared,
       *inserted += (int64_t) stored;
       if (duplicate >= 0) {
          size_t failed = start + (size_t) duplicate;
-         write_ops_append_write_error(write_errors, (*error_count)++, indexes[failed],
-                                      &run_error, docs[failed], &key);
+         write_ops_append_write_error(write_errors, (*error_count)++, indexes[failed], &run_error,
+                                      docs[failed], &key);
          start = failed + 1;
       } else {
          /* The backend failed as a whole: the rest of the run fails with it. */
@@ -531,8 +527,8 @@ insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared,
 }
 
 static bool
-parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bson_t *q,
-                       bson_t *u, bson_t *array_filters, fe_error_t *error)
+parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bson_t *q, bson_t *u,
+                       bson_t *array_filters, fe_error_t *error)
 {
    bson_iter_t iter;
    bool has_q = false;
@@ -553,10 +549,12 @@ parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bso
       return false;
    }
    if (!has_q) {
-      return error_set(error, 40414, "BSON field 'update.updates.q' is missing but a required field");
+      return error_set(error, 40414,
+                       "BSON field 'update.updates.q' is missing but a required field");
    }
    if (!bson_iter_init_find(&iter, item, "u")) {
-      return error_set(error, 40414, "BSON field 'update.updates.u' is missing but a required field");
+      return error_set(error, 40414,
+                       "BSON field 'update.updates.u' is missing but a required field");
    }
    if (BSON_ITER_HOLDS_DOCUMENT(&iter)) {
       bson_iter_document(&iter, &len, &data);
@@ -564,7 +562,8 @@ parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bso
       bson_iter_array(&iter, &len, &data);
       statement->update_is_pipeline = true;
    } else {
-      return error_set(error, FE_FailedToParse, "Update argument must be either an object or an array");
+      return error_set(error, FE_FailedToParse,
+                       "Update argument must be either an object or an array");
    }
    bson_destroy(u);
    bson_init_static(u, data, len);

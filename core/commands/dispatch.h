@@ -19,10 +19,10 @@ typedef struct fe_ctx {
    fe_conn_t *conn;
    fe_worker_t *worker;
    fe_server_t *server;
-   const char *name;       /* the command name: the first key of command */
-   const char *db;         /* the target database ($db) */
-   const bson_t *command;  /* the whole command document */
-   bson_t *reply;          /* the handler appends its fields; the dispatcher adds ok */
+   const char *name;      /* the command name: the first key of command */
+   const char *db;        /* the target database ($db) */
+   const bson_t *command; /* the whole command document */
+   bson_t *reply;         /* the handler appends its fields; the dispatcher adds ok */
    const ferret_backend_methods_t *methods;
    ferret_session_t *session; /* the worker's session, locked for the command */
    uint8_t lsid[16];          /* the logical session id, if has_lsid */
@@ -35,8 +35,8 @@ typedef struct fe_ctx {
 typedef bool (*fe_command_fn)(fe_ctx_t *ctx, fe_error_t *error);
 
 enum {
-   FE_CMD_ADMIN_ONLY = 1 << 0,   /* must run against the admin database */
-   FE_CMD_NO_SESSION = 1 << 1,   /* runs without locking the worker's backend session */
+   FE_CMD_ADMIN_ONLY = 1 << 0, /* must run against the admin database */
+   FE_CMD_NO_SESSION = 1 << 1, /* runs without locking the worker's backend session */
 };
 
 typedef struct fe_command {
@@ -48,8 +48,7 @@ typedef struct fe_command {
 /* Runs command and writes the whole reply (ok: 1 or the error envelope) to *reply, which the
  * caller initialized. legacy_db is the database of an OP_QUERY ("admin" of "admin.$cmd"), or
  * NULL for OP_MSG, where $db names it. */
-void dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command,
-                      bson_t *reply);
+void dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, bson_t *reply);
 
 /* The document whose fields are appended to the error reply if the handler fails. */
 bson_t *dispatch_error_details(fe_ctx_t *ctx);

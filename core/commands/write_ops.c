@@ -17,12 +17,11 @@
 
 static bool update_documents(const fe_store_t *store, const fe_index_set_t *indexes,
                              const fe_update_statement_t *statement, const fe_filter_t *filter,
-                             const fe_update_t *update, fe_update_result_t *result,
-                             bool *lost_race, fe_error_t *error);
+                             const fe_update_t *update, fe_update_result_t *result, bool *lost_race,
+                             fe_error_t *error);
 static bool update_one_document(const fe_store_t *store, const fe_index_set_t *indexes,
-                                const fe_filter_t *filter, const fe_update_t *update,
-                                bson_t *doc, bool want_documents, fe_update_result_t *result,
-                                fe_error_t *error);
+                                const fe_filter_t *filter, const fe_update_t *update, bson_t *doc,
+                                bool want_documents, fe_update_result_t *result, fe_error_t *error);
 static bool upsert(const fe_store_t *store, const fe_index_set_t *indexes,
                    const fe_update_statement_t *statement, const fe_update_t *update,
                    fe_update_result_t *result, bool *duplicate, bool *index_duplicate,
@@ -40,7 +39,6 @@ write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
    store->ns.collection = collection;
    store->index_cache = &ctx->worker->index_cache;
 }
-
 
 bool
 write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error)
@@ -121,9 +119,8 @@ check_size:
 }
 
 bool
-write_ops_insert(const fe_store_t *store, const bson_t *const *docs, size_t count,
-                 size_t *inserted, ptrdiff_t *duplicate_index, bson_t *duplicate,
-                 fe_error_t *error)
+write_ops_insert(const fe_store_t *store, const bson_t *const *docs, size_t count, size_t *inserted,
+                 ptrdiff_t *duplicate_index, bson_t *duplicate, fe_error_t *error)
 {
    fe_index_set_t indexes;
    bool ok;
@@ -133,8 +130,7 @@ write_ops_insert(const fe_store_t *store, const bson_t *const *docs, size_t coun
    if (!indexes_load(store, true, &indexes, error)) {
       return false;
    }
-   ok = indexes_insert(store, &indexes, docs, count, inserted, duplicate_index, duplicate,
-                       error);
+   ok = indexes_insert(store, &indexes, docs, count, inserted, duplicate_index, duplicate, error);
    indexes_set_destroy(&indexes);
    return ok;
 }
@@ -164,7 +160,8 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
       goto done;
    }
    if (statement->multi && update_is_replacement(update)) {
-      error_set(error, FE_FailedToParse, "multi update is not supported for replacement-style update");
+      error_set(error, FE_FailedToParse,
+                "multi update is not supported for replacement-style update");
       goto done;
    }
    for (int attempt = 0;; attempt++) {
@@ -259,8 +256,7 @@ write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_
       generic_free_documents(docs, count);
       docs = NULL;
       count = 0;
-      if (!generic_collect(store, filter, filter_spec, sort, multi ? 0 : 1, &docs, &count,
-                           error)) {
+      if (!generic_collect(store, filter, filter_spec, sort, multi ? 0 : 1, &docs, &count, error)) {
          goto done;
       }
       for (size_t i = 0; i < count; i++) {
@@ -300,8 +296,7 @@ done:
 
 void
 write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
-                             const fe_error_t *error, const bson_t *doc,
-                             const bson_t *duplicate)
+                             const fe_error_t *error, const bson_t *doc, const bson_t *duplicate)
 {
    char key[16];
    const char *key_ptr;
@@ -351,8 +346,8 @@ update_documents(const fe_store_t *store, const fe_index_set_t *indexes,
    }
    for (size_t i = 0; i < count; i++) {
       int64_t matched_before = result->matched;
-      if (!update_one_document(store, indexes, filter, update, docs[i],
-                               statement->want_documents, result, error)) {
+      if (!update_one_document(store, indexes, filter, update, docs[i], statement->want_documents,
+                               result, error)) {
          goto done;
       }
       if (result->matched == matched_before) {
@@ -398,8 +393,8 @@ update_one_document(const fe_store_t *store, const fe_index_set_t *indexes,
          goto done;
       }
       if (updated.len > HEADER_MAX_BSON_SIZE) {
-         error_set(error, FE_BSONObjectTooLarge, "resulting document after update is larger than %d",
-                   HEADER_MAX_BSON_SIZE);
+         error_set(error, FE_BSONObjectTooLarge,
+                   "resulting document after update is larger than %d", HEADER_MAX_BSON_SIZE);
          goto done;
       }
       if (updated.len == current->len &&
@@ -407,8 +402,7 @@ update_one_document(const fe_store_t *store, const fe_index_set_t *indexes,
          result->matched++;
          replaced = true;
       } else {
-         if (!indexes_replace(store, indexes, current, &updated, &replaced, &duplicate,
-                              error)) {
+         if (!indexes_replace(store, indexes, current, &updated, &replaced, &duplicate, error)) {
             result->duplicate = take_duplicate(&duplicate);
             goto done;
          }

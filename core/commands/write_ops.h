@@ -22,8 +22,8 @@ void write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *st
 bool write_ops_prepare_insert(const bson_t *doc, bson_t *out, fe_error_t *error);
 
 typedef struct fe_update_statement {
-   const bson_t *filter;       /* borrowed */
-   const bson_t *update;       /* borrowed: document, or the pipeline array */
+   const bson_t *filter; /* borrowed */
+   const bson_t *update; /* borrowed: document, or the pipeline array */
    bool update_is_pipeline;
    const bson_t *array_filters; /* borrowed; NULL for none */
    const bson_t *sort;          /* borrowed; NULL for none (findAndModify) */
@@ -59,8 +59,8 @@ bool write_ops_update(const fe_store_t *store, const fe_update_statement_t *stat
 void write_ops_result_destroy(fe_update_result_t *result);
 
 /* Deletes the documents matching filter: at most one when !multi, the first in sort order
- * (sort nullable); let (nullable) holds the command's variables. *deleted counts them; *removed (nullable) receives the deleted document
- * when one was (owned by the caller). */
+ * (sort nullable); let (nullable) holds the command's variables. *deleted counts them; *removed
+ * (nullable) receives the deleted document when one was (owned by the caller). */
 bool write_ops_delete(const fe_store_t *store, const bson_t *filter, const bson_t *sort,
                       const bson_t *let, bool multi, int64_t *deleted, bson_t **removed,
                       fe_error_t *error);

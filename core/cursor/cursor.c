@@ -266,7 +266,8 @@ next_from_backend(fe_cursor_t *cursor, bson_t **doc, fe_error_t *error)
       }
       if (cursor->projection) {
          bson_t projected;
-         bool projected_ok = projection_apply(cursor->projection, &stored, &match, &projected, error);
+         bool projected_ok =
+            projection_apply(cursor->projection, &stored, &match, &projected, error);
          *doc = projected_ok ? bson_copy(&projected) : NULL;
          bson_destroy(&projected);
          if (!projected_ok) {

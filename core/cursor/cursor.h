@@ -28,9 +28,9 @@ struct fe_worker;
 typedef struct fe_plan fe_plan_t;
 
 typedef struct fe_cursor {
-   int64_t id;             /* 0 until registered */
-   char ns[512];           /* "db.collection", as replies name it */
-   uint8_t lsid[16];       /* the logical session that opened it, if has_lsid */
+   int64_t id;       /* 0 until registered */
+   char ns[512];     /* "db.collection", as replies name it */
+   uint8_t lsid[16]; /* the logical session that opened it, if has_lsid */
    bool has_lsid;
    time_t last_used;
    bool busy;              /* a command is using it; not expired or killed under it */
@@ -38,7 +38,7 @@ typedef struct fe_cursor {
    struct fe_cursor *next; /* registry list */
 
    /* A backend stream. */
-   struct fe_worker *owner;  /* borrowed: whose session backend_cursor belongs to */
+   struct fe_worker *owner;                 /* borrowed: whose session backend_cursor belongs to */
    const ferret_backend_methods_t *methods; /* borrowed */
    ferret_cursor_t *backend_cursor;         /* owned */
    fe_plan_t *plan;                         /* owned; the query backend_cursor borrows */
@@ -87,8 +87,7 @@ int64_t cursor_registry_add(fe_cursor_registry_t *registry, fe_cursor_t *cursor)
 
 /* Finds a cursor and marks it busy. Errors: 43 CursorNotFound, or 2 when another command is
  * using it. Release it with cursor_registry_release(). */
-fe_cursor_t *cursor_registry_acquire(fe_cursor_registry_t *registry, int64_t id,
-                                     fe_error_t *error);
+fe_cursor_t *cursor_registry_acquire(fe_cursor_registry_t *registry, int64_t id, fe_error_t *error);
 
 /* Ends a command's use of a cursor; an exhausted or killed cursor is destroyed. */
 void cursor_registry_release(fe_cursor_registry_t *registry, fe_cursor_t *cursor);

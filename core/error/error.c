@@ -87,8 +87,8 @@ bool
 error_set_from_backend(fe_error_t *error, const char *backend_name, ferret_status_t status,
                        const ferret_error_t *backend_error)
 {
-   const char *message = backend_error && backend_error->message[0] ? backend_error->message
-                                                                     : "backend failed";
+   const char *message =
+      backend_error && backend_error->message[0] ? backend_error->message : "backend failed";
    return error_set(error, error_from_backend_status(status), "%s: %s", backend_name, message);
 }
 

@@ -42,8 +42,8 @@ conn_adopt(fe_worker_t *worker, int fd)
       close(fd);
       return;
    }
-   conn->bev = bufferevent_socket_new(worker->base, fd,
-                                      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+   conn->bev =
+      bufferevent_socket_new(worker->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
    conn->replies = evbuffer_new();
    if (!conn->bev || !conn->replies) {
       if (conn->bev) {

@@ -23,11 +23,11 @@ typedef enum conn_state {
 } conn_state_t;
 
 struct fe_conn {
-   fe_worker_t *worker; /* borrowed */
-   struct bufferevent *bev; /* owned; closes the socket when freed */
+   fe_worker_t *worker;      /* borrowed */
+   struct bufferevent *bev;  /* owned; closes the socket when freed */
    struct evbuffer *replies; /* owned; replies of this wakeup, written at its end */
-   int64_t id;              /* connectionId, as hello reports it */
-   char peer[64];           /* "host:port" of the client */
+   int64_t id;               /* connectionId, as hello reports it */
+   char peer[64];            /* "host:port" of the client */
    conn_state_t state;
    int32_t next_request_id;
    bson_t *client_metadata; /* owned; the hello `client` document, NULL until one comes */

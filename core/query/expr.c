@@ -36,13 +36,13 @@ typedef struct op_def op_def_t;
 
 struct fe_expr {
    kind_t kind;
-   bson_value_t value;  /* KIND_CONST; owned */
-   char *var;           /* KIND_PATH: the variable ("CURRENT" for "$a"); owned */
-   char **names;        /* KIND_PATH parts, KIND_OBJECT field names, variable names; owned */
+   bson_value_t value; /* KIND_CONST; owned */
+   char *var;          /* KIND_PATH: the variable ("CURRENT" for "$a"); owned */
+   char **names;       /* KIND_PATH parts, KIND_OBJECT field names, variable names; owned */
    size_t n_names;
-   fe_expr_t **args;    /* KIND_OBJECT values, KIND_ARRAY elements, KIND_OP operands; owned */
+   fe_expr_t **args; /* KIND_OBJECT values, KIND_ARRAY elements, KIND_OP operands; owned */
    size_t n_args;
-   const op_def_t *op;  /* KIND_OP */
+   const op_def_t *op; /* KIND_OP */
 };
 
 typedef bool (*eval_fn)(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
@@ -59,7 +59,7 @@ struct op_def {
    const char *name;
    eval_fn eval;
    int min_args;
-   int max_args;  /* -1: any */
+   int max_args;   /* -1: any */
    parse_fn parse; /* NULL: operands are an array (or one value) of expressions */
 };
 
@@ -334,8 +334,8 @@ expr_match_vars(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var_t *v
 }
 
 bool
-expr_match_error(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var_t *vars,
-                 bool *matched, fe_error_t *error)
+expr_match_error(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var_t *vars, bool *matched,
+                 fe_error_t *error)
 {
    bson_value_t v;
    bool ok = expr_evaluate(expr, doc, vars, &v, error);
@@ -553,8 +553,9 @@ compile_path(const char *path, fe_error_t *error)
       }
       if (rest[0] == '$') {
          expr_destroy(e);
-         error_set(error, 16410, "FieldPath field names may not start with '$'. Consider using "
-                                 "$getField or $setField.");
+         error_set(error, 16410,
+                   "FieldPath field names may not start with '$'. Consider using "
+                   "$getField or $setField.");
          return NULL;
       }
       e->names[e->n_names++] = bson_strndup(rest, len);
@@ -572,19 +573,19 @@ check_var_name(const char *name, bool user, fe_error_t *error)
    if (name[0] == '\0') {
       return error_set(error, 16869, "empty variable names are not allowed");
    }
-   if (!user && (strcmp(name, "ROOT") == 0 || strcmp(name, "CURRENT") == 0 ||
-                 strcmp(name, "REMOVE") == 0 || strcmp(name, "NOW") == 0 ||
-                 strcmp(name, "CLUSTER_TIME") == 0)) {
+   if (!user &&
+       (strcmp(name, "ROOT") == 0 || strcmp(name, "CURRENT") == 0 || strcmp(name, "REMOVE") == 0 ||
+        strcmp(name, "NOW") == 0 || strcmp(name, "CLUSTER_TIME") == 0)) {
       return true;
    }
    if (!((name[0] >= 'a' && name[0] <= 'z') || (unsigned char) name[0] >= 0x80)) {
-      return error_set(error, 16870, "'%s' starts with an invalid character for a user variable name",
-                       name);
+      return error_set(error, 16870,
+                       "'%s' starts with an invalid character for a user variable name", name);
    }
    for (const char *p = name + 1; *p; p++) {
       if (!(isalnum((unsigned char) *p) || *p == '_' || (unsigned char) *p >= 0x80)) {
-         return error_set(error, 16871, "'%s' contains an invalid character for a variable name: '%c'",
-                          name, *p);
+         return error_set(error, 16871,
+                          "'%s' contains an invalid character for a variable name: '%c'", name, *p);
       }
    }
    return true;
@@ -641,11 +642,13 @@ parse_list(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error)
          error_set(error, 16020, "Expression %s takes exactly %d arguments. %zu were passed in.",
                    op->name, op->min_args, n);
       } else if ((int) n < op->min_args) {
-         error_set(error, 16020, "Expression %s takes at least %d arguments, and %zu were passed in.",
-                   op->name, op->min_args, n);
+         error_set(error, 16020,
+                   "Expression %s takes at least %d arguments, and %zu were passed in.", op->name,
+                   op->min_args, n);
       } else {
-         error_set(error, 16020, "Expression %s takes at most %d arguments, and %zu were passed in.",
-                   op->name, op->max_args, n);
+         error_set(error, 16020,
+                   "Expression %s takes at most %d arguments, and %zu were passed in.", op->name,
+                   op->max_args, n);
       }
       expr_destroy(e);
       return NULL;
@@ -800,8 +803,7 @@ parse_let(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error)
       bson_iter_recurse(&vars, &v);
       for (size_t i = 1; bson_iter_next(&v); i++) {
          e->names[i] = bson_strdup(bson_iter_key(&v));
-         if (!check_var_name(e->names[i], true, error) ||
-             !(e->args[i] = expr_compile(&v, error))) {
+         if (!check_var_name(e->names[i], true, error) || !(e->args[i] = expr_compile(&v, error))) {
             goto fail;
          }
       }
@@ -876,8 +878,7 @@ parse_set_field(const op_def_t *op, const bson_iter_t *operand, fe_error_t *erro
    fe_expr_t *e;
 
    if (!BSON_ITER_HOLDS_DOCUMENT(operand)) {
-      error_set(error, 4161100, "%s only supports an object as its argument",
-                op->name);
+      error_set(error, 4161100, "%s only supports an object as its argument", op->name);
       return NULL;
    }
    e = parse_named(op, operand, names, required, unset ? 2 : 3, error);
@@ -1114,8 +1115,7 @@ lookup_var(eval_ctx_t *c, const char *name, bson_value_t *borrowed)
    return false;
 }
 
-static void path_on_array(const bson_value_t *arr, char *const *parts, size_t n,
-                          bson_value_t *out);
+static void path_on_array(const bson_value_t *arr, char *const *parts, size_t n, bson_value_t *out);
 
 /* Field path semantics: through documents, and through arrays element by element (document
  * elements yield their value when present; array elements nest). */
@@ -1520,7 +1520,8 @@ op_array_elem_at(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       error_set(c->error, 28689, "$arrayElemAt's first argument must be an array, but is %s",
                 type_name(&vals[0]));
    } else if (!update_util_is_number(vals[1].value_type)) {
-      error_set(c->error, 28690, "$arrayElemAt's second argument must be a numeric value, but is %s",
+      error_set(c->error, 28690,
+                "$arrayElemAt's second argument must be a numeric value, but is %s",
                 type_name(&vals[1]));
    } else if (!update_util_to_int64(&vals[1], &index) || index < INT32_MIN || index > INT32_MAX) {
       error_set(c->error, 28691,
@@ -1558,8 +1559,8 @@ op_first_last(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (is_nullish(&v)) {
       set_null(out);
    } else if (v.value_type != BSON_TYPE_ARRAY) {
-      ok = error_set(c->error, first ? 28689 : 28689,
-                     "%s's argument must be an array, but is %s", e->op->name, type_name(&v));
+      ok = error_set(c->error, first ? 28689 : 28689, "%s's argument must be an array, but is %s",
+                     e->op->name, type_name(&v));
    } else {
       bson_t holder;
       bson_iter_t iter;
@@ -1965,8 +1966,7 @@ op_size(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       return false;
    }
    if (v.value_type != BSON_TYPE_ARRAY) {
-      error_set(c->error, 17124,
-                "The argument to $size must be an array. Type of argument was: %s",
+      error_set(c->error, 17124, "The argument to $size must be an array. Type of argument was: %s",
                 type_name(&v));
       bson_value_destroy(&v);
       return false;
@@ -2035,8 +2035,7 @@ map_or_filter(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out, bool filter)
       if (!eval(e->args[3], c, &limit_v)) {
          goto done;
       }
-      if (!is_nullish(&limit_v) &&
-          (!update_util_to_int64(&limit_v, &limit) || limit < 1)) {
+      if (!is_nullish(&limit_v) && (!update_util_to_int64(&limit_v, &limit) || limit < 1)) {
          error_set(c->error, 327391,
                    "$filter: limit must be represented as a 32-bit integral value greater than "
                    "0");
@@ -2246,8 +2245,8 @@ op_merge_objects(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       }
       if (vals[i].value_type != BSON_TYPE_DOCUMENT) {
          error_set(c->error, 40400,
-                   "$mergeObjects requires object inputs, but input %s is of type %s",
-                   "value", type_name(&vals[i]));
+                   "$mergeObjects requires object inputs, but input %s is of type %s", "value",
+                   type_name(&vals[i]));
          bson_destroy(&merged);
          goto done;
       }
@@ -2316,8 +2315,9 @@ arith2(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out, int which)
       }
    } else if (!update_util_is_number(vals[0].value_type) ||
               !update_util_is_number(vals[1].value_type)) {
-      error_set(c->error, which == 1 ? 16609 : 16611, "%s only supports numeric types, not %s and %s",
-                which == 1 ? "$divide" : "$mod", type_name(&vals[0]), type_name(&vals[1]));
+      error_set(c->error, which == 1 ? 16609 : 16611,
+                "%s only supports numeric types, not %s and %s", which == 1 ? "$divide" : "$mod",
+                type_name(&vals[0]), type_name(&vals[1]));
    } else if (which == 1) {
       ok = update_util_divide(&vals[0], &vals[1], out) ||
            error_set(c->error, 16608, "can't $divide by zero");
@@ -2402,8 +2402,7 @@ op_str_len_cp(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       return false;
    }
    if (v.value_type != BSON_TYPE_UTF8) {
-      error_set(c->error, 34471, "$strLenCP requires a string argument, found: %s",
-                type_name(&v));
+      error_set(c->error, 34471, "$strLenCP requires a string argument, found: %s", type_name(&v));
       bson_value_destroy(&v);
       return false;
    }
@@ -2430,8 +2429,7 @@ substr(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out, bool code_points)
    if (is_nullish(&vals[0])) {
       s = bson_strdup("");
    } else if (!to_string(&vals[0], &s, &len)) {
-      error_set(c->error, 16007, "can't convert from BSON type %s to String",
-                type_name(&vals[0]));
+      error_set(c->error, 16007, "can't convert from BSON type %s to String", type_name(&vals[0]));
       goto done;
    }
    if (!update_util_is_number(vals[1].value_type) || !update_util_to_int64(&vals[1], &start)) {
@@ -2447,8 +2445,8 @@ substr(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out, bool code_points)
       goto done;
    }
    if (start < 0) {
-      error_set(c->error, 34455, "%s: starting index must be non-negative (got: %lld)",
-                e->op->name, (long long) start);
+      error_set(c->error, 34455, "%s: starting index must be non-negative (got: %lld)", e->op->name,
+                (long long) start);
       goto done;
    }
    if (code_points) {
@@ -2506,12 +2504,14 @@ op_split(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       set_null(out);
       ok = true;
    } else if (vals[0].value_type != BSON_TYPE_UTF8) {
-      error_set(c->error, 40085, "$split requires an expression that evaluates to a string as a "
-                                 "first argument, found: %s",
+      error_set(c->error, 40085,
+                "$split requires an expression that evaluates to a string as a "
+                "first argument, found: %s",
                 type_name(&vals[0]));
    } else if (vals[1].value_type != BSON_TYPE_UTF8) {
-      error_set(c->error, 40086, "$split requires an expression that evaluates to a string as a "
-                                 "second argument, found: %s",
+      error_set(c->error, 40086,
+                "$split requires an expression that evaluates to a string as a "
+                "second argument, found: %s",
                 type_name(&vals[1]));
    } else if (vals[1].value.v_utf8.len == 0) {
       error_set(c->error, 40087, "$split requires a non-empty separator");
@@ -2594,8 +2594,8 @@ conversion_error(eval_ctx_t *c, const bson_value_t *in, const char *to)
 {
    char *json = update_util_value_json(in);
    error_set(c->error, 241,
-             "Unsupported conversion from %s to %s in $convert with no onError value", type_name(in),
-             to);
+             "Unsupported conversion from %s to %s in $convert with no onError value",
+             type_name(in), to);
    (void) json;
    bson_free(json);
    return false;
@@ -2720,7 +2720,8 @@ convert_value(eval_ctx_t *c, const bson_value_t *in, bson_type_t to, bson_value_
             return true;
          }
          d = strtod(in->value.v_utf8.str, &end);
-         if (in->value.v_utf8.len == 0 || *end || isspace((unsigned char) in->value.v_utf8.str[0])) {
+         if (in->value.v_utf8.len == 0 || *end ||
+             isspace((unsigned char) in->value.v_utf8.str[0])) {
             return error_set(c->error, 241,
                              "Failed to parse number '%s' in $convert with no onError value",
                              in->value.v_utf8.str);
@@ -2776,8 +2777,8 @@ type_from_value(eval_ctx_t *c, const bson_value_t *v, bson_type_t *type)
       const char *name;
       bson_type_t type;
    } names[] = {
-      {"double", BSON_TYPE_DOUBLE}, {"string", BSON_TYPE_UTF8},  {"objectId", BSON_TYPE_OID},
-      {"bool", BSON_TYPE_BOOL},     {"date", BSON_TYPE_DATE_TIME}, {"int", BSON_TYPE_INT32},
+      {"double", BSON_TYPE_DOUBLE}, {"string", BSON_TYPE_UTF8},        {"objectId", BSON_TYPE_OID},
+      {"bool", BSON_TYPE_BOOL},     {"date", BSON_TYPE_DATE_TIME},     {"int", BSON_TYPE_INT32},
       {"long", BSON_TYPE_INT64},    {"decimal", BSON_TYPE_DECIMAL128},
    };
    int64_t code;
@@ -2801,8 +2802,7 @@ type_from_value(eval_ctx_t *c, const bson_value_t *v, bson_type_t *type)
       return error_set(c->error, FE_BadValue, "Invalid numeric type code: %lld", (long long) code);
    }
    return error_set(c->error, FE_FailedToParse,
-                    "$convert's 'to' argument must be a string or number, but is %s",
-                    type_name(v));
+                    "$convert's 'to' argument must be a string or number, but is %s", type_name(v));
 }
 
 static bool
@@ -2812,10 +2812,10 @@ op_to(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       const char *name;
       bson_type_t type;
    } ops[] = {
-      {"$toBool", BSON_TYPE_BOOL},     {"$toDate", BSON_TYPE_DATE_TIME},
+      {"$toBool", BSON_TYPE_BOOL},          {"$toDate", BSON_TYPE_DATE_TIME},
       {"$toDecimal", BSON_TYPE_DECIMAL128}, {"$toDouble", BSON_TYPE_DOUBLE},
-      {"$toInt", BSON_TYPE_INT32},     {"$toLong", BSON_TYPE_INT64},
-      {"$toObjectId", BSON_TYPE_OID},  {"$toString", BSON_TYPE_UTF8},
+      {"$toInt", BSON_TYPE_INT32},          {"$toLong", BSON_TYPE_INT64},
+      {"$toObjectId", BSON_TYPE_OID},       {"$toString", BSON_TYPE_UTF8},
    };
    bson_value_t v;
    bson_type_t to = BSON_TYPE_UTF8;

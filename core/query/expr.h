@@ -47,7 +47,7 @@ bool expr_match_vars(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var
 
 /* Like expr_match() with the error reported. */
 bool expr_match_error(const fe_expr_t *expr, const bson_t *doc, const fe_expr_var_t *vars,
-                     bool *matched, fe_error_t *error);
+                      bool *matched, fe_error_t *error);
 
 /* MongoDB's truthiness: false, null, missing, undefined and numeric zero are false. */
 bool expr_value_is_true(const bson_value_t *value);

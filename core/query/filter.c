@@ -119,7 +119,8 @@ node_new(filter_kind_t kind)
 static void
 node_add(filter_node_t *parent, filter_node_t *child)
 {
-   parent->children = bson_realloc(parent->children, (parent->count + 1) * sizeof *parent->children);
+   parent->children =
+      bson_realloc(parent->children, (parent->count + 1) * sizeof *parent->children);
    parent->children[parent->count++] = child;
 }
 
@@ -356,8 +357,7 @@ compile_operators(filter_node_t *parent, const char *path, size_t path_len, cons
          const char *own_options;
          pattern = bson_iter_regex(&regex_it, &own_options);
          if (has_options && own_options[0] != '\0') {
-            return error_set(error, FE_Location51075,
-                             "options set in both $regex and $options");
+            return error_set(error, FE_Location51075, "options set in both $regex and $options");
          }
          if (!has_options) {
             options = own_options;
@@ -463,7 +463,8 @@ compile_in(filter_node_t *parent, const char *path, size_t path_len, const char 
       } else if (type == BSON_TYPE_REGEX) {
          const char *options;
          const char *pattern = bson_iter_regex(&it, &options);
-         leaf->regexes = bson_realloc(leaf->regexes, (leaf->regex_count + 1) * sizeof *leaf->regexes);
+         leaf->regexes =
+            bson_realloc(leaf->regexes, (leaf->regex_count + 1) * sizeof *leaf->regexes);
          memset(&leaf->regexes[leaf->regex_count], 0, sizeof *leaf->regexes);
          leaf->regex_count++;
          if (!compile_regex(&leaf->regexes[leaf->regex_count - 1], pattern, options, error)) {
@@ -758,8 +759,8 @@ compile_regex(filter_regex_t *regex, const char *pattern, const char *options, f
          return error_set(error, FE_Location51108, "invalid flag in regex options: %c", *o);
       }
    }
-   regex->code = pcre2_compile((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED, flags, &code, &offset,
-                               NULL);
+   regex->code =
+      pcre2_compile((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED, flags, &code, &offset, NULL);
    if (!regex->code) {
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(code, message, sizeof message);
@@ -778,12 +779,13 @@ typedef struct type_alias {
 } type_alias_t;
 
 static const type_alias_t type_aliases[] = {
-   {"double", 1},      {"string", 2},     {"object", 3},     {"array", 4},
-   {"binData", 5},     {"undefined", 6},  {"objectId", 7},   {"bool", 8},
-   {"date", 9},        {"null", 10},      {"regex", 11},     {"dbPointer", 12},
+   {"double", 1},      {"string", 2},     {"object", 3},
+   {"array", 4},       {"binData", 5},    {"undefined", 6},
+   {"objectId", 7},    {"bool", 8},       {"date", 9},
+   {"null", 10},       {"regex", 11},     {"dbPointer", 12},
    {"javascript", 13}, {"symbol", 14},    {"javascriptWithScope", 15},
-   {"int", 16},        {"timestamp", 17}, {"long", 18},      {"decimal", 19},
-   {"minKey", -1},     {"maxKey", 127},
+   {"int", 16},        {"timestamp", 17}, {"long", 18},
+   {"decimal", 19},    {"minKey", -1},    {"maxKey", 127},
 };
 
 static uint32_t
@@ -828,7 +830,8 @@ type_one(filter_node_t *leaf, const bson_iter_t *value, fe_error_t *error)
       }
       mask = code >= -1 && code <= 127 ? type_code_mask((int32_t) code) : 0;
       if (mask == 0) {
-         return error_set(error, FE_BadValue, "Invalid numerical type code: %lld", (long long) code);
+         return error_set(error, FE_BadValue, "Invalid numerical type code: %lld",
+                          (long long) code);
       }
       leaf->type_mask |= mask;
       return true;
@@ -872,8 +875,8 @@ compile_bits(filter_node_t *leaf, const char *name, const bson_iter_t *value, fe
    if (numeric_is_number(type)) {
       int64_t mask;
       if (!numeric_to_int64_exact(value, &mask)) {
-         return error_set(error, FE_BadValue,
-                          "%s cannot represent the value as a 64-bit integer", name);
+         return error_set(error, FE_BadValue, "%s cannot represent the value as a 64-bit integer",
+                          name);
       }
       if (mask < 0) {
          return error_set(error, FE_BadValue, "%s cannot take a negative number: %lld", name,
@@ -918,6 +921,7 @@ compile_bits(filter_node_t *leaf, const char *name, const bson_iter_t *value, fe
       }
       return true;
    }
-   return error_set(error, FE_BadValue, "%s takes an Array, a number, or a BinData but received: %s",
-                    name, bson_iter_key(value));
+   return error_set(error, FE_BadValue,
+                    "%s takes an Array, a number, or a BinData but received: %s", name,
+                    bson_iter_key(value));
 }

@@ -33,8 +33,7 @@ fe_filter_t *filter_compile_with_let(const bson_t *spec, const bson_t *let, fe_e
 
 /* Like filter_compile(), with variables already bound (nullable): borrowed, they must outlive
  * the filter. For a filter inside something that holds the variables (a pipeline's $match). */
-fe_filter_t *filter_compile_vars(const bson_t *spec, const fe_expr_var_t *vars,
-                                 fe_error_t *error);
+fe_filter_t *filter_compile_vars(const bson_t *spec, const fe_expr_var_t *vars, fe_error_t *error);
 
 /* True when doc matches. info (nullable) receives the positional index. Allocates nothing,
  * except inside $expr. A compiled filter keeps PCRE2 match data for its regexes, so one

@@ -45,10 +45,10 @@ typedef enum filter_op {
 
 /* A compiled regular expression: for $regex, regex literals and regexes inside $in. */
 typedef struct filter_regex {
-   pcre2_code *code;              /* owned */
-   pcre2_match_data *match_data;  /* owned; see filter.h on threads */
-   const char *pattern;           /* borrowed from the node's operand */
-   const char *options;           /* borrowed from the node's operand; sorted flags */
+   pcre2_code *code;             /* owned */
+   pcre2_match_data *match_data; /* owned; see filter.h on threads */
+   const char *pattern;          /* borrowed from the node's operand */
+   const char *options;          /* borrowed from the node's operand; sorted flags */
 } filter_regex_t;
 
 /* Type masks for $type: bit n for BSON type n (1..19), and these for minKey and maxKey. */
@@ -64,20 +64,20 @@ struct filter_node {
 
    /* FILTER_LEAF */
    filter_op_t op;
-   fe_path_t path;   /* count == 0: the value itself (inside $elemMatch on values) */
-   unsigned flags;   /* PATH_LEAF_ELEMENTS | PATH_LEAF_WHOLE as the operator traverses */
-   bson_t *operand;  /* owned: {"": value} or, for $in, {"": [values]} */
-   bson_iter_t value; /* into operand: the value ($in: the array) */
+   fe_path_t path;          /* count == 0: the value itself (inside $elemMatch on values) */
+   unsigned flags;          /* PATH_LEAF_ELEMENTS | PATH_LEAF_WHOLE as the operator traverses */
+   bson_t *operand;         /* owned: {"": value} or, for $in, {"": [values]} */
+   bson_iter_t value;       /* into operand: the value ($in: the array) */
    filter_regex_t *regexes; /* owned: OP_REGEX one; OP_IN one per regex in the list */
    size_t regex_count;
-   bool in_has_null;  /* OP_IN: the list holds null, so a missing field matches */
-   uint32_t type_mask; /* OP_TYPE */
+   bool in_has_null;                 /* OP_IN: the list holds null, so a missing field matches */
+   uint32_t type_mask;               /* OP_TYPE */
    int64_t divisor, remainder, size; /* OP_MOD, OP_SIZE */
-   uint32_t *bits; /* owned: OP_BITS_*: bit positions */
+   uint32_t *bits;                   /* owned: OP_BITS_*: bit positions */
    size_t bit_count;
 
    /* FILTER_EXPR */
-   fe_expr_t *expr; /* owned */
+   fe_expr_t *expr;           /* owned */
    const fe_expr_var_t *vars; /* borrowed from the filter's let or its owner's bindings */
 };
 

@@ -12,10 +12,10 @@
 #include "bson/path.h"
 
 typedef enum pnode_kind {
-   PN_INNER,      /* a path prefix: its children name subfields */
+   PN_INNER, /* a path prefix: its children name subfields */
    PN_INCLUDE,
    PN_EXCLUDE,
-   PN_LITERAL,    /* a value to set */
+   PN_LITERAL, /* a value to set */
    PN_SLICE,
    PN_ELEM_MATCH, /* the first element matching a filter */
    PN_POSITIONAL, /* the element the query's positional index names */
@@ -107,8 +107,8 @@ projection_destroy(fe_projection_t *projection)
 }
 
 bool
-projection_apply(const fe_projection_t *projection, const bson_t *doc,
-                 const fe_match_info_t *match, bson_t *out, fe_error_t *error)
+projection_apply(const fe_projection_t *projection, const bson_t *doc, const fe_match_info_t *match,
+                 bson_t *out, fe_error_t *error)
 {
    apply_ctx_t ctx = {projection, match ? match->positional_index : -1, error, false};
    bson_iter_t it;
@@ -310,8 +310,8 @@ add_operator(fe_projection_t *proj, const char *path, const bson_iter_t *value, 
       bson_append_iter(leaf->literal, "", 0, &op);
       return place(proj, path, leaf, error);
    }
-   return error_set(error, FE_BadValue,
-                    "projection expression %s on field %s is not supported yet", name, path);
+   return error_set(error, FE_BadValue, "projection expression %s on field %s is not supported yet",
+                    name, path);
 }
 
 static bool
@@ -329,9 +329,11 @@ add_field(fe_projection_t *proj, const char *path, const bson_iter_t *value, fe_
       char *base = bson_strndup(path, len - 2);
       bool ok = false;
       if (proj->root->has_positional) {
-         error_set(error, FE_BadValue, "Cannot specify more than one positional projection per query");
+         error_set(error, FE_BadValue,
+                   "Cannot specify more than one positional projection per query");
       } else if (strstr(base, ".$") || strcmp(base, "$") == 0) {
-         error_set(error, FE_BadValue, "positional projection may only appear at the end of a path");
+         error_set(error, FE_BadValue,
+                   "positional projection may only appear at the end of a path");
       } else if (!bson_iter_as_bool(value) || type == BSON_TYPE_DOCUMENT) {
          error_set(error, FE_BadValue, "positional projection must be an inclusion: '%s'", path);
       } else if (set_type(proj, TYPE_INCLUSION, path, error)) {
@@ -365,7 +367,8 @@ add_field(fe_projection_t *proj, const char *path, const bson_iter_t *value, fe_
       if (!bson_iter_next(&probe)) {
          return error_set(error, FE_BadValue,
                           "An empty sub-projection is not a valid value. Found empty object at "
-                          "path %s", path);
+                          "path %s",
+                          path);
       }
       if (bson_iter_key(&probe)[0] == '$') {
          return add_operator(proj, path, value, error);
@@ -373,8 +376,8 @@ add_field(fe_projection_t *proj, const char *path, const bson_iter_t *value, fe_
       return add_spec(proj, path, &inner, error);
    }
    if (type == BSON_TYPE_UTF8 && bson_iter_utf8(value, NULL)[0] == '$') {
-      return error_set(error, FE_BadValue,
-                       "projection expression on field %s is not supported yet", path);
+      return error_set(error, FE_BadValue, "projection expression on field %s is not supported yet",
+                       path);
    }
    /* Any other value is a literal to set (MongoDB 4.4+). */
    if (!set_type(proj, TYPE_INCLUSION, path, error)) {
@@ -528,8 +531,7 @@ include_inner(apply_ctx_t *ctx, const pnode_t *child, const bson_iter_t *value, 
 }
 
 static void
-apply_include(apply_ctx_t *ctx, const pnode_t *node, const bson_iter_t *doc, bson_t *out,
-              bool root)
+apply_include(apply_ctx_t *ctx, const pnode_t *node, const bson_iter_t *doc, bson_t *out, bool root)
 {
    bson_iter_t it = *doc;
 

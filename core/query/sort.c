@@ -142,8 +142,8 @@ sort_documents(const fe_sort_t *sort, const bson_t **docs, size_t count)
          key_search_t search = {.direction = sort->keys[k].direction};
          search.best.kind = KEY_NULL;
          if (bson_iter_init(&it, docs[i])) {
-            path_visit(&sort->keys[k].path, 0, &it, PATH_LEAF_ELEMENTS | PATH_LEAF_WHOLE,
-                       key_visit, &search);
+            path_visit(&sort->keys[k].path, 0, &it, PATH_LEAF_ELEMENTS | PATH_LEAF_WHOLE, key_visit,
+                       &search);
          }
          entries[i].keys[k] = search.best;
       }

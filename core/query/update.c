@@ -50,7 +50,7 @@ typedef enum pull_kind {
 } pull_kind_t;
 
 typedef struct array_filter {
-   char *id;           /* owned */
+   char *id;            /* owned */
    fe_filter_t *filter; /* owned; matched against {id: element} */
    bool used;
 } array_filter_t;
@@ -69,13 +69,13 @@ struct node {
    char *path;         /* owned; the full path as written, for messages */
    bson_value_t value; /* owned operand copy */
    bool has_value;
-   bson_t *each;       /* owned array: values to push/add, or $pullAll's list */
+   bson_t *each; /* owned array: values to push/add, or $pullAll's list */
    bool has_position;
-   int64_t position;   /* $push $position; $pop direction */
+   int64_t position; /* $push $position; $pop direction */
    bool has_slice;
    int64_t slice;
-   int sort_dir;       /* $push $sort 1/-1 on whole elements, 0 when absent */
-   bson_t *sort_spec;  /* owned; $push $sort on fields */
+   int sort_dir;      /* $push $sort 1/-1 on whole elements, 0 when absent */
+   bson_t *sort_spec; /* owned; $push $sort on fields */
    pull_kind_t pull_kind;
    fe_filter_t *pull_filter; /* owned */
    bool timestamp;           /* $currentDate {$type: 'timestamp'} */
@@ -100,7 +100,7 @@ struct fe_update {
    array_filter_t *afs; /* owned */
    size_t n_afs;
    bool has_positional;
-   fe_expr_let_t *let;  /* owned; NULL without let; arrayFilters' $expr borrow its bindings */
+   fe_expr_let_t *let; /* owned; NULL without let; arrayFilters' $expr borrow its bindings */
 };
 
 typedef struct ctx {
@@ -165,11 +165,21 @@ static const struct {
    const char *name;
    op_t op;
 } operators[] = {
-   {"$addToSet", OP_ADD_TO_SET}, {"$bit", OP_BIT}, {"$currentDate", OP_CURRENT_DATE}, {"$inc", OP_INC},
-   {"$max", OP_MAX},             {"$min", OP_MIN},                  {"$mul", OP_MUL},
-   {"$pop", OP_POP},             {"$pull", OP_PULL},                {"$pullAll", OP_PULL_ALL},
-   {"$push", OP_PUSH},           {"$rename", OP_RENAME_FROM},       {"$set", OP_SET},
-   {"$setOnInsert", OP_SET_ON_INSERT}, {"$unset", OP_UNSET},
+   {"$addToSet", OP_ADD_TO_SET},
+   {"$bit", OP_BIT},
+   {"$currentDate", OP_CURRENT_DATE},
+   {"$inc", OP_INC},
+   {"$max", OP_MAX},
+   {"$min", OP_MIN},
+   {"$mul", OP_MUL},
+   {"$pop", OP_POP},
+   {"$pull", OP_PULL},
+   {"$pullAll", OP_PULL_ALL},
+   {"$push", OP_PUSH},
+   {"$rename", OP_RENAME_FROM},
+   {"$set", OP_SET},
+   {"$setOnInsert", OP_SET_ON_INSERT},
+   {"$unset", OP_UNSET},
 };
 
 fe_update_t *
@@ -309,7 +319,7 @@ update_upsert_document(const fe_update_t *update, const bson_t *filter, bson_t *
 {
    bson_t set_spec = BSON_INITIALIZER; /* {$set: {<equalities>}} */
    bson_t set_fields;
-   bson_t base = BSON_INITIALIZER;     /* the equality document */
+   bson_t base = BSON_INITIALIZER; /* the equality document */
    bson_t applied = BSON_INITIALIZER;
    bson_t empty = BSON_INITIALIZER;
    fe_update_t *equalities = NULL;
@@ -343,8 +353,8 @@ update_upsert_document(const fe_update_t *update, const bson_t *filter, bson_t *
    }
 
    if (update->kind == UPDATE_REPLACEMENT) {
-      ctx_t ctx = {.update = update, .original = &base, .positional = -1, .inserting = true,
-                   .error = error};
+      ctx_t ctx = {
+         .update = update, .original = &base, .positional = -1, .inserting = true, .error = error};
       if (!bson_iter_init_find(&iter, &base, "_id")) {
          /* Only the filter's _id carries over to a replacement. */
          bson_reinit(&base);
@@ -513,8 +523,8 @@ compile_operator(fe_update_t *update, const char *opname, op_t op, bson_iter_t *
 
       if (!BSON_ITER_HOLDS_UTF8(field)) {
          json = update_util_value_json(bson_iter_value(field));
-         error_set(error, FE_BadValue, "The 'to' field for $rename must be a string: %s: %s",
-                   path, json);
+         error_set(error, FE_BadValue, "The 'to' field for $rename must be a string: %s: %s", path,
+                   json);
          goto done;
       }
       to = bson_iter_utf8(field, NULL);
@@ -533,13 +543,12 @@ compile_operator(fe_update_t *update, const char *opname, op_t op, bson_iter_t *
          goto done;
       }
       if (path_is_dynamic(path)) {
-         error_set(error, FE_BadValue, "The source field for $rename may not be dynamic: %s",
-                   path);
+         error_set(error, FE_BadValue, "The source field for $rename may not be dynamic: %s", path);
          goto done;
       }
       if (path_is_dynamic(to)) {
-         error_set(error, FE_BadValue,
-                   "The destination field for $rename may not be dynamic: %s", to);
+         error_set(error, FE_BadValue, "The destination field for $rename may not be dynamic: %s",
+                   to);
          goto done;
       }
       if (!insert_path(update, path, leaf, error)) {
@@ -724,8 +733,7 @@ compile_push(node_t *leaf, const bson_iter_t *value, fe_error_t *error)
             bson_iter_init(&spec, leaf->sort_spec);
             while (bson_iter_next(&spec)) {
                if (!update_util_is_number(bson_iter_type(&spec)) ||
-                   !update_util_to_int64(bson_iter_value(&spec), &dir) ||
-                   (dir != 1 && dir != -1)) {
+                   !update_util_to_int64(bson_iter_value(&spec), &dir) || (dir != 1 && dir != -1)) {
                   return error_set(error, FE_BadValue,
                                    "The $sort element value must be either 1 or -1");
                }
@@ -782,11 +790,15 @@ static bool
 is_path_operator(const char *name)
 {
    static const char *const names[] = {
-      "$all",  "$bitsAllClear", "$bitsAllSet", "$bitsAnyClear", "$bitsAnySet", "$elemMatch",
-      "$eq",   "$exists",       "$geoIntersects", "$geoWithin", "$gt",        "$gte",
-      "$in",   "$lt",           "$lte",        "$mod",          "$ne",         "$near",
-      "$nearSphere", "$nin",    "$not",        "$options",      "$regex",      "$size",
-      "$type", "$within",
+      "$all",          "$bitsAllClear", "$bitsAllSet",
+      "$bitsAnyClear", "$bitsAnySet",   "$elemMatch",
+      "$eq",           "$exists",       "$geoIntersects",
+      "$geoWithin",    "$gt",           "$gte",
+      "$in",           "$lt",           "$lte",
+      "$mod",          "$ne",           "$near",
+      "$nearSphere",   "$nin",          "$not",
+      "$options",      "$regex",        "$size",
+      "$type",         "$within",
    };
    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
       if (strcmp(names[i], name) == 0) {
@@ -852,8 +864,7 @@ compile_array_filters(fe_update_t *update, const bson_t *array_filters, fe_error
       char *id = NULL;
 
       if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
-         return error_set(error, FE_TypeMismatch,
-                          "Each array filter must be an object, found: %s",
+         return error_set(error, FE_TypeMismatch, "Each array filter must be an object, found: %s",
                           update_util_type_name(bson_iter_type(&iter)));
       }
       bson_iter_document(&iter, &len, &data);
@@ -972,8 +983,7 @@ insert_path(fe_update_t *update, const char *path, node_t *leaf, fe_error_t *err
             kind = CHILD_POSITIONAL;
             if (++positionals > 1) {
                return error_set(error, FE_BadValue,
-                                "Too many positional (i.e. '$') elements found in path '%s'",
-                                path);
+                                "Too many positional (i.e. '$') elements found in path '%s'", path);
             }
          } else if (len == 3 && strncmp(comp, "$[]", 3) == 0) {
             kind = CHILD_ALL;
@@ -1475,8 +1485,7 @@ apply_leaf(ctx_t *ctx, const node_t *node, const bson_iter_t *cur, bool in_array
       if (node->timestamp) {
          bson_append_timestamp(out, key, -1, (uint32_t) now.tv_sec, 1);
       } else {
-         bson_append_date_time(out, key, -1,
-                               (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000);
+         bson_append_date_time(out, key, -1, (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000);
       }
       return true;
    }
@@ -1504,11 +1513,13 @@ apply_leaf(ctx_t *ctx, const node_t *node, const bson_iter_t *cur, bool in_array
       /* As SafeNum: int32 with int32 stays int32, anything with int64 widens. */
       bson_iter_init(&ops, node->each);
       while (bson_iter_next(&ops)) {
-         int64_t operand = BSON_ITER_HOLDS_INT64(&ops) ? bson_iter_int64(&ops)
-                                                       : bson_iter_int32(&ops);
+         int64_t operand =
+            BSON_ITER_HOLDS_INT64(&ops) ? bson_iter_int64(&ops) : bson_iter_int32(&ops);
          const char *name = bson_iter_key(&ops);
          wide = wide || BSON_ITER_HOLDS_INT64(&ops);
-         acc = name[0] == 'a' ? (acc & operand) : name[0] == 'o' ? (acc | operand) : (acc ^ operand);
+         acc = name[0] == 'a'   ? (acc & operand)
+               : name[0] == 'o' ? (acc | operand)
+                                : (acc ^ operand);
          if (!wide) {
             acc = (int32_t) acc;
          }
@@ -1582,8 +1593,9 @@ apply_push(ctx_t *ctx, const node_t *node, const bson_iter_t *cur, bson_t *out, 
    at = n_existing;
    if (node->has_position) {
       if (node->position < 0) {
-         at = (int64_t) n_existing + node->position < 0 ? 0
-                                                        : (size_t) ((int64_t) n_existing + node->position);
+         at = (int64_t) n_existing + node->position < 0
+                 ? 0
+                 : (size_t) ((int64_t) n_existing + node->position);
       } else if ((uint64_t) node->position < n_existing) {
          at = (size_t) node->position;
       }
@@ -1739,8 +1751,8 @@ apply_replacement(ctx_t *ctx, const bson_t *doc, bson_t *out)
    while (bson_iter_next(&iter)) {
       if (strcmp(bson_iter_key(&iter), "_id") == 0) {
          bson_iter_t old;
-         if (bson_iter_init_find(&old, doc, "_id") && !values_equal(bson_iter_value(&old),
-                                                                  bson_iter_value(&iter))) {
+         if (bson_iter_init_find(&old, doc, "_id") &&
+             !values_equal(bson_iter_value(&old), bson_iter_value(&iter))) {
             char *json = update_util_value_json(bson_iter_value(&iter));
             error_set(ctx->error, FE_ImmutableField,
                       "After applying the update, the (immutable) field '_id' was found to "
@@ -1768,8 +1780,8 @@ check_id(ctx_t *ctx, const bson_t *before, const bson_t *after)
                        "Performing an update on the path '_id' would modify the immutable field "
                        "'_id'");
    }
-   if (had && (bson_iter_type(&old) != bson_iter_type(&new_id) ||
-               !compare_values_equal(&old, &new_id))) {
+   if (had &&
+       (bson_iter_type(&old) != bson_iter_type(&new_id) || !compare_values_equal(&old, &new_id))) {
       char *json = update_util_value_json(bson_iter_value(&new_id));
       error_set(ctx->error, FE_ImmutableField,
                 "After applying the update, the (immutable) field '_id' was found to have been "
@@ -1882,8 +1894,8 @@ static size_t
 path_push(ctx_t *ctx, const char *key)
 {
    size_t saved = ctx->path_len;
-   int written = snprintf(ctx->path + saved, sizeof ctx->path - saved, "%s%s",
-                          saved ? "." : "", key);
+   int written =
+      snprintf(ctx->path + saved, sizeof ctx->path - saved, "%s%s", saved ? "." : "", key);
    if (written > 0) {
       ctx->path_len += (size_t) written;
       if (ctx->path_len >= sizeof ctx->path) {

@@ -121,8 +121,8 @@ config_set(fe_config_t *config, const char *key, const char *value, const char *
       snprintf(config->plugin_dir, sizeof config->plugin_dir, "%s", value);
    } else if (strcmp(key, "workers") == 0) {
       if (!parse_int(value, 0, 256, &number)) {
-         return error_set(error, FE_BadValue, "%s:%u: bad workers '%s', expected 0 to 256",
-                          origin, line, value);
+         return error_set(error, FE_BadValue, "%s:%u: bad workers '%s', expected 0 to 256", origin,
+                          line, value);
       }
       config->workers = (int) number;
    } else if (strcmp(key, "max_connections") == 0) {

@@ -24,8 +24,8 @@
 
 static bool open_backend(fe_server_t *server, fe_error_t *error);
 static bool start_listener(fe_server_t *server, fe_error_t *error);
-static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
-                      struct sockaddr *address, int len, void *arg);
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *address,
+                      int len, void *arg);
 static void on_accept_error(struct evconnlistener *listener, void *arg);
 static void on_signal(evutil_socket_t signal_number, short events, void *arg);
 static void on_cursor_timer(evutil_socket_t fd, short events, void *arg);
@@ -49,8 +49,8 @@ server_start(fe_server_t *server, fe_error_t *error)
    if (!open_backend(server, error)) {
       return false;
    }
-   server->worker_count = server->config.workers > 0 ? server->config.workers
-                                                     : (int) (cores > 0 ? cores : 1);
+   server->worker_count =
+      server->config.workers > 0 ? server->config.workers : (int) (cores > 0 ? cores : 1);
    server->workers = calloc((size_t) server->worker_count, sizeof *server->workers);
    if (!server->workers) {
       return error_set(error, FE_ExceededMemoryLimit, "out of memory");
@@ -140,8 +140,8 @@ open_backend(fe_server_t *server, fe_error_t *error)
    ferret_config_t section;
    bool ok = false;
 
-   server->plugin = registry_load(&server->registry, server->config.backend,
-                                  server->config.plugin_dir, error);
+   server->plugin =
+      registry_load(&server->registry, server->config.backend, server->config.plugin_dir, error);
    if (!server->plugin) {
       goto done;
    }
@@ -169,8 +169,8 @@ done:
 static bool
 start_listener(fe_server_t *server, fe_error_t *error)
 {
-   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                            .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+   struct addrinfo hints = {
+      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
    struct addrinfo *addresses = NULL;
    char port[16];
    int rc;
@@ -181,14 +181,14 @@ start_listener(fe_server_t *server, fe_error_t *error)
       return error_set(error, FE_BadValue, "cannot resolve listen address %s: %s",
                        server->config.listen_host, gai_strerror(rc));
    }
-   server->listener = evconnlistener_new_bind(
-      server->base, on_accept, server,
-      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 511,
-      addresses->ai_addr, (int) addresses->ai_addrlen);
+   server->listener =
+      evconnlistener_new_bind(server->base, on_accept, server,
+                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                              511, addresses->ai_addr, (int) addresses->ai_addrlen);
    freeaddrinfo(addresses);
    if (!server->listener) {
-      return error_set(error, FE_BadValue, "cannot listen on %s:%d: %s",
-                       server->config.listen_host, server->config.listen_port, strerror(errno));
+      return error_set(error, FE_BadValue, "cannot listen on %s:%d: %s", server->config.listen_host,
+                       server->config.listen_port, strerror(errno));
    }
    evconnlistener_set_error_cb(server->listener, on_accept_error);
    {
@@ -206,8 +206,8 @@ start_listener(fe_server_t *server, fe_error_t *error)
 }
 
 static void
-on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *address,
-          int len, void *arg)
+on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *address, int len,
+          void *arg)
 {
    fe_server_t *server = arg;
    unsigned next;

@@ -54,9 +54,9 @@ typedef struct fe_worker {
 struct fe_server {
    fe_config_t config;
    fe_registry_t registry;
-   fe_plugin_t *plugin;        /* borrowed from registry: the backend in use */
-   ferret_backend_t *backend;  /* owned; opened from the plugin */
-   const char *backend_name;   /* borrowed from the plugin's descriptor */
+   fe_plugin_t *plugin;       /* borrowed from registry: the backend in use */
+   ferret_backend_t *backend; /* owned; opened from the plugin */
+   const char *backend_name;  /* borrowed from the plugin's descriptor */
 
    fe_worker_t *workers; /* owned */
    int worker_count;
@@ -75,7 +75,7 @@ struct fe_server {
    atomic_uint next_worker;
    atomic_int open_connections;
    _Atomic uint64_t index_generation; /* bumped by every index catalog change */
-   char argv_json[4096]; /* the command line, for getCmdLineOpts */
+   char argv_json[4096];              /* the command line, for getCmdLineOpts */
 };
 
 /* Loads the backend, opens it, binds the listener and starts the workers. */

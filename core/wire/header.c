@@ -21,8 +21,7 @@ header_decode(const uint8_t *data, fe_msg_header_t *header)
 bool
 header_check(const fe_msg_header_t *header, fe_error_t *error)
 {
-   if (header->message_length <= HEADER_SIZE ||
-       header->message_length > HEADER_MAX_MESSAGE_SIZE) {
+   if (header->message_length <= HEADER_SIZE || header->message_length > HEADER_MAX_MESSAGE_SIZE) {
       return error_set(error, FE_ProtocolError,
                        "message length %d is outside the allowed range (%d to %d bytes)",
                        header->message_length, HEADER_SIZE + 1, HEADER_MAX_MESSAGE_SIZE);
@@ -133,8 +132,7 @@ check_values(const bson_t *doc, int depth_left, fe_error_t *error)
          break;
       }
       if (text && !bson_utf8_validate(text, text_len, true)) {
-         return error_set(error, FE_InvalidBSON, "invalid UTF-8 in the string of field '%s'",
-                          key);
+         return error_set(error, FE_InvalidBSON, "invalid UTF-8 in the string of field '%s'", key);
       }
       if (!bson_utf8_validate(key, strlen(key), false)) {
          return error_set(error, FE_InvalidBSON, "invalid UTF-8 in a field name");

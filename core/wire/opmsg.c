@@ -215,8 +215,7 @@ append_sequence(bson_t *command, const char *identifier, const uint8_t *docs, si
          bson_append_array_end(command, &array);
          return error_set(error, FE_ProtocolError, "OP_MSG document sequence has a bad length");
       }
-      if (!header_validate_bson(docs + offset, (size_t) doc_len, HEADER_MAX_NESTING_DEPTH,
-                                error)) {
+      if (!header_validate_bson(docs + offset, (size_t) doc_len, HEADER_MAX_NESTING_DEPTH, error)) {
          bson_append_array_end(command, &array);
          return false;
       }

@@ -15,8 +15,8 @@
 
 typedef struct fe_opquery {
    int32_t flags;
-   char db[128];  /* the database of "<db>.$cmd" */
-   bson_t query;  /* borrows the message bytes; the command, unwrapped from $query if needed */
+   char db[128]; /* the database of "<db>.$cmd" */
+   bson_t query; /* borrows the message bytes; the command, unwrapped from $query if needed */
 } fe_opquery_t;
 
 /* Parses a whole OP_QUERY message, header included. Errors: 17 ProtocolError, 22 InvalidBSON,

@@ -58,9 +58,9 @@ typedef enum ferret_status {
    FERRET_ERR_TOO_LARGE = 6,           /* a document or batch over the backend's limit */
    FERRET_ERR_UNAVAILABLE = 7,         /* storage unreachable or busy; the command may be retried */
    FERRET_ERR_NO_MEMORY = 8,
-   FERRET_ERR_INTERNAL = 9,            /* anything else; the message says what */
-   FERRET_ERR_PLAN_UNUSABLE = 10,      /* plan(): this combination of terms cannot be used */
-   FERRET_ERR_WRITE_CONFLICT = 11,     /* a transaction lost a race; the core retries */
+   FERRET_ERR_INTERNAL = 9,        /* anything else; the message says what */
+   FERRET_ERR_PLAN_UNUSABLE = 10,  /* plan(): this combination of terms cannot be used */
+   FERRET_ERR_WRITE_CONFLICT = 11, /* a transaction lost a race; the core retries */
 } ferret_status_t;
 
 #define FERRET_ERROR_MESSAGE_SIZE 512
@@ -301,22 +301,21 @@ typedef struct ferret_backend_methods {
     * storage) says whether it happened. A missing document or collection is not an error:
     * *replaced is false. Statuses: TOO_LARGE, UNAVAILABLE, INTERNAL. */
    ferret_status_t (*replace)(ferret_session_t *session, const ferret_ns_t *ns,
-                              const uint8_t *expected, size_t expected_len,
-                              const ferret_doc_t *doc, bool *replaced, ferret_error_t *error);
+                              const uint8_t *expected, size_t expected_len, const ferret_doc_t *doc,
+                              bool *replaced, ferret_error_t *error);
 
    /* Deletes the document with this _id key while it is still byte-for-byte `expected`
     * (borrowed; NULL deletes whatever is there). *deleted (caller storage) says whether it
     * happened. Statuses: UNAVAILABLE, INTERNAL. */
    ferret_status_t (*delete_one)(ferret_session_t *session, const ferret_ns_t *ns,
-                                 const uint8_t *id_key, size_t id_key_len,
-                                 const uint8_t *expected, size_t expected_len, bool *deleted,
-                                 ferret_error_t *error);
+                                 const uint8_t *id_key, size_t id_key_len, const uint8_t *expected,
+                                 size_t expected_len, bool *deleted, ferret_error_t *error);
 
    /* Opens a cursor over the collection. query is borrowed until cursor_close(); the backend
     * writes only its output fields. A missing collection yields an empty cursor, not an error.
     * *out is owned by the backend until cursor_close(). Statuses: UNAVAILABLE, INTERNAL. */
-   ferret_status_t (*query)(ferret_session_t *session, const ferret_ns_t *ns,
-                            ferret_query_t *query, ferret_cursor_t **out, ferret_error_t *error);
+   ferret_status_t (*query)(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t *query,
+                            ferret_cursor_t **out, ferret_error_t *error);
    /* The next document: *bson is borrowed, valid until the next cursor_next() or
     * cursor_close(); *bson is NULL at the end. Statuses: UNAVAILABLE, INTERNAL. */
    ferret_status_t (*cursor_next)(ferret_cursor_t *cursor, const uint8_t **bson, size_t *len,
@@ -326,8 +325,8 @@ typedef struct ferret_backend_methods {
 
    /* Statistics; *out is caller storage with struct_size set by the caller. A missing
     * namespace gives zeroes. Statuses: UNAVAILABLE, INTERNAL. */
-   ferret_status_t (*stats)(ferret_session_t *session, const ferret_ns_t *ns,
-                            ferret_stats_t *out, ferret_error_t *error);
+   ferret_status_t (*stats)(ferret_session_t *session, const ferret_ns_t *ns, ferret_stats_t *out,
+                            ferret_error_t *error);
 
    /* Returns the options stored by create_collection() through fn (called at most once with
     * the BSON bytes, borrowed for the call); a collection created implicitly has none.
@@ -382,10 +381,10 @@ typedef struct ferret_backend_descriptor {
  */
 typedef const ferret_backend_descriptor_t *(*ferret_backend_entry_fn)(const ferret_host_t *host);
 
-#define FERRET_BACKEND_DESCRIPTOR_INIT(name_, version_, caps_, keys_, methods_)                 \
-   {                                                                                          \
-      FERRET_BACKEND_MAGIC, FERRET_ABI_MAJOR, FERRET_ABI_MINOR,                               \
-         sizeof(ferret_backend_descriptor_t), (name_), (version_), (caps_), (keys_), (methods_) \
+#define FERRET_BACKEND_DESCRIPTOR_INIT(name_, version_, caps_, keys_, methods_)                    \
+   {                                                                                               \
+      FERRET_BACKEND_MAGIC, FERRET_ABI_MAJOR, FERRET_ABI_MINOR,                                    \
+         sizeof(ferret_backend_descriptor_t), (name_), (version_), (caps_), (keys_), (methods_)    \
    }
 
 #ifdef __cplusplus

@@ -85,14 +85,14 @@ db_name(harness_t *h, const char *suffix, char *out, size_t size)
    snprintf(out, size, "%s%s", h->prefix, suffix);
 }
 
-#define CHECK_OK(call)                                                                        \
-   do {                                                                                       \
-      ferret_error_t err_ = {0};                                                              \
-      ferret_status_t st_ = (call);                                                           \
-      (void) err_;                                                                            \
-      if (st_ != FERRET_OK) {                                                                 \
-         fail_msg("%s: status %d", #call, (int) st_);                                         \
-      }                                                                                       \
+#define CHECK_OK(call)                                                                             \
+   do {                                                                                            \
+      ferret_error_t err_ = {0};                                                                   \
+      ferret_status_t st_ = (call);                                                                \
+      (void) err_;                                                                                 \
+      if (st_ != FERRET_OK) {                                                                      \
+         fail_msg("%s: status %d", #call, (int) st_);                                              \
+      }                                                                                            \
    } while (0)
 
 static ferret_status_t
@@ -287,8 +287,7 @@ static void
 drop_db(harness_t *h, const char *db)
 {
    ferret_error_t error = {0};
-   expect_status(h->m->drop_database(h->session, db, &error), FERRET_OK, &error,
-                 "drop_database");
+   expect_status(h->m->drop_database(h->session, db, &error), FERRET_OK, &error, "drop_database");
 }
 
 /* Captures the BSON a callback is given. */
@@ -337,8 +336,7 @@ group_setup(void **state)
    }
    status = h->m->session_open(h->backend, &h->session, &error);
    if (status != FERRET_OK) {
-      fprintf(stderr, "conformance: session_open: status %d: %s\n", (int) status,
-              error.message);
+      fprintf(stderr, "conformance: session_open: status %d: %s\n", (int) status, error.message);
       return -1;
    }
    snprintf(h->prefix, sizeof h->prefix, "cf%ld_", (long) getpid());
@@ -418,7 +416,9 @@ test_names(void **state)
    names[n++] = "with.dots.in.it";
    names[n++] = "with space and  two";
    /* "ünïcødé ☃ 名前" */
-   names[n++] = "\xc3\xbcn\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9 \xe2\x98\x83 \xe5\x90\x8d\xe5\x89\x8d";
+   names[n++] = "\xc3\xbcn\xc3\xaf"
+                "c\xc3\xb8"
+                "d\xc3\xa9 \xe2\x98\x83 \xe5\x90\x8d\xe5\x89\x8d";
    names[n++] = "Case";
    names[n++] = "case";
    names[n++] = "CASE";
@@ -502,9 +502,9 @@ test_catalog_statuses(void **state)
    other = (ferret_ns_t){db2, "moved"};
    gone = (ferret_ns_t){missing, "x"};
 
-   expect_status(h->m->create_collection(h->session, &a, bson_get_data(options), options->len,
-                                         &error),
-                 FERRET_OK, &error, "create");
+   expect_status(
+      h->m->create_collection(h->session, &a, bson_get_data(options), options->len, &error),
+      FERRET_OK, &error, "create");
    memset(&error, 0, sizeof error);
    expect_status(h->m->create_collection(h->session, &a, NULL, 0, &error),
                  FERRET_ERR_NAMESPACE_EXISTS, &error, "create twice");
@@ -512,24 +512,24 @@ test_catalog_statuses(void **state)
    expect_status(h->m->drop_collection(h->session, &b, &error), FERRET_ERR_NAMESPACE_NOT_FOUND,
                  &error, "drop missing collection");
    memset(&error, 0, sizeof error);
-   expect_status(h->m->drop_collection(h->session, &gone, &error),
-                 FERRET_ERR_NAMESPACE_NOT_FOUND, &error, "drop in missing database");
+   expect_status(h->m->drop_collection(h->session, &gone, &error), FERRET_ERR_NAMESPACE_NOT_FOUND,
+                 &error, "drop in missing database");
    memset(&error, 0, sizeof error);
    expect_status(h->m->drop_database(h->session, missing, &error), FERRET_OK, &error,
                  "drop missing database");
 
    /* Options come back byte for byte; an implicit collection has none; a missing one is
     * NAMESPACE_NOT_FOUND. */
-   expect_status(h->m->collection_options(h->session, &a, capture_bson, &cap, &error),
-                 FERRET_OK, &error, "collection_options");
+   expect_status(h->m->collection_options(h->session, &a, capture_bson, &cap, &error), FERRET_OK,
+                 &error, "collection_options");
    assert_int_equal(cap.calls, 1);
    assert_int_equal(cap.len, options->len);
    assert_memory_equal(cap.bson, bson_get_data(options), cap.len);
    make_doc(&docs[0], 1, "b1");
    insert_docs(h, &b, &docs[0], 1);
    cap.calls = 0;
-   expect_status(h->m->collection_options(h->session, &b, capture_bson, &cap, &error),
-                 FERRET_OK, &error, "collection_options implicit");
+   expect_status(h->m->collection_options(h->session, &b, capture_bson, &cap, &error), FERRET_OK,
+                 &error, "collection_options implicit");
    assert_int_equal(cap.calls, 0);
    expect_status(h->m->collection_options(h->session, &c, capture_bson, &cap, &error),
                  FERRET_ERR_NAMESPACE_NOT_FOUND, &error, "collection_options missing");
@@ -564,12 +564,12 @@ test_catalog_statuses(void **state)
    /* Across databases, with order and options kept. */
    make_doc(&docs[1], 2, "c2");
    make_doc(&docs[2], 3, "c3");
-   expect_status(h->m->create_collection(h->session, &c, bson_get_data(options), options->len,
-                                         &error),
-                 FERRET_OK, &error, "create c");
+   expect_status(
+      h->m->create_collection(h->session, &c, bson_get_data(options), options->len, &error),
+      FERRET_OK, &error, "create c");
    insert_docs(h, &c, docs, 3);
-   expect_status(h->m->rename_collection(h->session, &c, &other, false, &error), FERRET_OK,
-                 &error, "rename across databases");
+   expect_status(h->m->rename_collection(h->session, &c, &other, false, &error), FERRET_OK, &error,
+                 "rename across databases");
    assert_int_equal(count_docs(h, &c), 0);
    {
       result_t r;
@@ -699,8 +699,9 @@ test_bson_corpus(void **state)
          /* Read back through an _id term: pushed down or not, the document must be there. */
          value = bson_new();
          bson_append_utf8(value, "", 0, key, -1);
-         term = (ferret_term_t){"_id", FERRET_OP_EQ, bson_get_data(value), value->len,
-                                (const uint8_t *) key, strlen(key), false};
+         term = (ferret_term_t){"_id",      FERRET_OP_EQ,          bson_get_data(value),
+                                value->len, (const uint8_t *) key, strlen(key),
+                                false};
          q.terms = &term;
          q.term_count = 1;
          expect_status(run_query(h, h->session, &ns, &q, &r, &error), FERRET_OK, &error,
@@ -794,8 +795,8 @@ test_duplicate_keys(void **state)
       f[i] = as_fdoc(&docs[i]);
    }
    /* The first three are stored, the fourth fails, the fifth is not tried. */
-   expect_status(h->m->insert(h->session, &ns, f, 5, &inserted, &error),
-                 FERRET_ERR_DUPLICATE_KEY, &error, "insert with duplicate");
+   expect_status(h->m->insert(h->session, &ns, f, 5, &inserted, &error), FERRET_ERR_DUPLICATE_KEY,
+                 &error, "insert with duplicate");
    assert_int_equal(inserted, 3);
    scan(h, &ns, &r);
    assert_int_equal(r.count, 3);
@@ -853,15 +854,15 @@ test_compare_and_swap(void **state)
    insert_docs(h, &ns, &other, 1);
 
    f = as_fdoc(&v2);
-   expect_status(h->m->replace(h->session, &ns, bson_get_data(v1.bson), v1.bson->len, &f, &done,
-                               &error),
-                 FERRET_OK, &error, "replace");
+   expect_status(
+      h->m->replace(h->session, &ns, bson_get_data(v1.bson), v1.bson->len, &f, &done, &error),
+      FERRET_OK, &error, "replace");
    assert_true(done);
    /* Stale expected bytes: not replaced, the stored document stays v2. */
    f = as_fdoc(&v3);
-   expect_status(h->m->replace(h->session, &ns, bson_get_data(v1.bson), v1.bson->len, &f, &done,
-                               &error),
-                 FERRET_OK, &error, "stale replace");
+   expect_status(
+      h->m->replace(h->session, &ns, bson_get_data(v1.bson), v1.bson->len, &f, &done, &error),
+      FERRET_OK, &error, "stale replace");
    assert_false(done);
    scan(h, &ns, &r);
    assert_int_equal(r.count, 2);
@@ -875,8 +876,8 @@ test_compare_and_swap(void **state)
       make_doc(&absent, 99, "absent");
       f = as_fdoc(&absent);
       done = true;
-      expect_status(h->m->replace(h->session, &ns, bson_get_data(absent.bson), absent.bson->len,
-                                  &f, &done, &error),
+      expect_status(h->m->replace(h->session, &ns, bson_get_data(absent.bson), absent.bson->len, &f,
+                                  &done, &error),
                     FERRET_OK, &error, "replace missing document");
       assert_false(done);
       done = true;
@@ -889,23 +890,23 @@ test_compare_and_swap(void **state)
    }
 
    /* delete_one: stale expected, current expected, NULL expected, missing. */
-   expect_status(h->m->delete_one(h->session, &ns, v1.id_key, v1.id_key_len,
-                                  bson_get_data(v1.bson), v1.bson->len, &done, &error),
+   expect_status(h->m->delete_one(h->session, &ns, v1.id_key, v1.id_key_len, bson_get_data(v1.bson),
+                                  v1.bson->len, &done, &error),
                  FERRET_OK, &error, "stale delete");
    assert_false(done);
    assert_int_equal(count_docs(h, &ns), 2);
-   expect_status(h->m->delete_one(h->session, &ns, v2.id_key, v2.id_key_len,
-                                  bson_get_data(v2.bson), v2.bson->len, &done, &error),
+   expect_status(h->m->delete_one(h->session, &ns, v2.id_key, v2.id_key_len, bson_get_data(v2.bson),
+                                  v2.bson->len, &done, &error),
                  FERRET_OK, &error, "delete");
    assert_true(done);
    assert_int_equal(count_docs(h, &ns), 1);
-   expect_status(h->m->delete_one(h->session, &ns, other.id_key, other.id_key_len, NULL, 0,
-                                  &done, &error),
-                 FERRET_OK, &error, "delete any");
+   expect_status(
+      h->m->delete_one(h->session, &ns, other.id_key, other.id_key_len, NULL, 0, &done, &error),
+      FERRET_OK, &error, "delete any");
    assert_true(done);
-   expect_status(h->m->delete_one(h->session, &ns, other.id_key, other.id_key_len, NULL, 0,
-                                  &done, &error),
-                 FERRET_OK, &error, "delete missing");
+   expect_status(
+      h->m->delete_one(h->session, &ns, other.id_key, other.id_key_len, NULL, 0, &done, &error),
+      FERRET_OK, &error, "delete missing");
    assert_false(done);
    expect_status(h->m->delete_one(h->session, &missing, other.id_key, other.id_key_len, NULL, 0,
                                   &done, &error),
@@ -1049,7 +1050,8 @@ test_pushdown(void **state)
          assert_int_equal(r.count, 1);
       }
       if (h->caps & FERRET_CAP_FILTER_PUSHDOWN) {
-         print_message("filter pushdown: _id term %s\n", terms[1].applied ? "applied" : "not applied");
+         print_message("filter pushdown: _id term %s\n",
+                       terms[1].applied ? "applied" : "not applied");
       } else {
          assert_false(terms[0].applied || terms[1].applied);
       }
@@ -1063,8 +1065,8 @@ test_pushdown(void **state)
       ferret_term_t term;
       ferret_query_t q = {.struct_size = sizeof q};
       make_doc(&absent, 77, "p");
-      term = (ferret_term_t){"_id", FERRET_OP_EQ, bson_get_data(v5), v5->len, absent.id_key,
-                             absent.id_key_len, false};
+      term = (ferret_term_t){
+         "_id", FERRET_OP_EQ, bson_get_data(v5), v5->len, absent.id_key, absent.id_key_len, false};
       q.terms = &term;
       q.term_count = 1;
       expect_status(run_query(h, h->session, &ns, &q, &r, &error), FERRET_OK, &error, "query");
@@ -1090,8 +1092,8 @@ test_pushdown(void **state)
       }
       result_free(&r);
 
-      q = (ferret_query_t){.struct_size = sizeof q, .sort = &sort, .sort_count = 1, .skip = 2,
-                           .limit = 3};
+      q = (ferret_query_t){
+         .struct_size = sizeof q, .sort = &sort, .sort_count = 1, .skip = 2, .limit = 3};
       expect_status(run_query(h, h->session, &ns, &q, &r, &error), FERRET_OK, &error,
                     "query skip/limit");
       if (q.skip_limit_applied) {
@@ -1116,8 +1118,9 @@ test_pushdown(void **state)
    }
 
    if (h->caps & FERRET_CAP_EXPLAIN) {
-      ferret_term_t term = {"_id", FERRET_OP_EQ, bson_get_data(v5), v5->len, docs[5].id_key,
-                            docs[5].id_key_len, false};
+      ferret_term_t term = {"_id",   FERRET_OP_EQ,   bson_get_data(v5),
+                            v5->len, docs[5].id_key, docs[5].id_key_len,
+                            false};
       ferret_term_t term2 = term;
       ferret_query_t q = {.struct_size = sizeof q, .terms = &term, .term_count = 1};
       ferret_query_t q2 = {.struct_size = sizeof q2, .terms = &term2, .term_count = 1};
@@ -1192,9 +1195,13 @@ worker_run(void *arg)
       /* Read one back by _id, and scan now and then. */
       {
          bson_t *v = BCON_NEW("", BCON_INT32(0));
-         ferret_term_t term = {"_id", FERRET_OP_EQ, bson_get_data(v), v->len,
+         ferret_term_t term = {"_id",
+                               FERRET_OP_EQ,
+                               bson_get_data(v),
+                               v->len,
                                docs[THREAD_BATCH - 1].id_key,
-                               docs[THREAD_BATCH - 1].id_key_len, false};
+                               docs[THREAD_BATCH - 1].id_key_len,
+                               false};
          ferret_query_t q = {.struct_size = sizeof q, .terms = &term, .term_count = 1};
          result_t r;
          status = run_query(h, session, w->ns, &q, &r, &error);
@@ -1246,8 +1253,7 @@ test_threads(void **state)
    }
    for (int i = 0; i < THREADS; i++) {
       if (workers[i].failures) {
-         fail_msg("thread %d: %d failures, first: %s", i, workers[i].failures,
-                  workers[i].failure);
+         fail_msg("thread %d: %d failures, first: %s", i, workers[i].failures, workers[i].failure);
       }
    }
    /* No lost rows: every thread's every document, once. */
@@ -1355,16 +1361,17 @@ incrementer_run(void *arg)
    }
    while (w->done < CAS_INCREMENTS) {
       bson_t *v = BCON_NEW("", BCON_INT32(0));
-      ferret_term_t term = {"_id", FERRET_OP_EQ, bson_get_data(v), v->len, w->seed->id_key,
-                            w->seed->id_key_len, false};
+      ferret_term_t term = {"_id",  FERRET_OP_EQ,    bson_get_data(v),
+                            v->len, w->seed->id_key, w->seed->id_key_len,
+                            false};
       ferret_query_t q = {.struct_size = sizeof q, .terms = &term, .term_count = 1};
       result_t r;
       ferret_status_t status = run_query(h, session, w->ns, &q, &r, &error);
       bson_destroy(v);
       if (status != FERRET_OK || r.count != 1) {
          if (!w->failures++) {
-            snprintf(w->failure, sizeof w->failure, "read: status %d, %zu docs: %s",
-                     (int) status, r.count, error.message);
+            snprintf(w->failure, sizeof w->failure, "read: status %d, %zu docs: %s", (int) status,
+                     r.count, error.message);
          }
          result_free(&r);
          break;
@@ -1477,8 +1484,8 @@ test_transactions(void **state)
       /* replace inside the transaction: docs[0] becomes docs[2]'s bytes under docs[0]'s key. */
       f.id_key = docs[0].id_key;
       f.id_key_len = docs[0].id_key_len;
-      expect_status(h->m->replace(h->session, &ns, bson_get_data(docs[0].bson),
-                                  docs[0].bson->len, &f, &done, &error),
+      expect_status(h->m->replace(h->session, &ns, bson_get_data(docs[0].bson), docs[0].bson->len,
+                                  &f, &done, &error),
                     FERRET_OK, &error, "replace in transaction");
       assert_true(done);
    }
@@ -1598,8 +1605,8 @@ add_config(char *arg)
       return false;
    }
    *eq = '\0';
-   config_items[config_count] = (ferret_config_item_t){arg, eq + 1, "conformance arguments",
-                                                       (uint32_t) config_count + 1};
+   config_items[config_count] =
+      (ferret_config_item_t){arg, eq + 1, "conformance arguments", (uint32_t) config_count + 1};
    config_count++;
    return true;
 }
@@ -1608,17 +1615,23 @@ int
 main(int argc, char **argv)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_descriptor),     cmocka_unit_test(test_names),
-      cmocka_unit_test(test_catalog_statuses), cmocka_unit_test(test_bson_corpus),
-      cmocka_unit_test(test_large_document), cmocka_unit_test(test_duplicate_keys),
-      cmocka_unit_test(test_compare_and_swap), cmocka_unit_test(test_cursors),
-      cmocka_unit_test(test_pushdown),       cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_descriptor),
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_catalog_statuses),
+      cmocka_unit_test(test_bson_corpus),
+      cmocka_unit_test(test_large_document),
+      cmocka_unit_test(test_duplicate_keys),
+      cmocka_unit_test(test_compare_and_swap),
+      cmocka_unit_test(test_cursors),
+      cmocka_unit_test(test_pushdown),
+      cmocka_unit_test(test_threads),
       cmocka_unit_test(test_drop_database_shared),
       cmocka_unit_test(test_concurrent_compare_and_swap),
-      cmocka_unit_test(test_transactions),   cmocka_unit_test(test_stats),
+      cmocka_unit_test(test_transactions),
+      cmocka_unit_test(test_stats),
    };
-   char *env_config = getenv("FERRET_BACKEND_CONFIG") ? strdup(getenv("FERRET_BACKEND_CONFIG"))
-                                                      : NULL;
+   char *env_config =
+      getenv("FERRET_BACKEND_CONFIG") ? strdup(getenv("FERRET_BACKEND_CONFIG")) : NULL;
    int first = 1;
    int rc;
 

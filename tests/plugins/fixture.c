@@ -105,8 +105,7 @@ fx_session_close(ferret_session_t *session)
 }
 
 static ferret_status_t
-fx_list_databases(ferret_session_t *session, ferret_name_fn fn, void *ctx,
-                  ferret_error_t *error)
+fx_list_databases(ferret_session_t *session, ferret_name_fn fn, void *ctx, ferret_error_t *error)
 {
    (void) session;
    (void) fn;
@@ -125,8 +124,8 @@ fx_drop_database(ferret_session_t *session, const char *db, ferret_error_t *erro
 }
 
 static ferret_status_t
-fx_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferret_name_fn fn,
-                    void *ctx, ferret_error_t *error)
+fx_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferret_name_fn fn, void *ctx,
+                    ferret_error_t *error)
 {
    (void) session;
    (void) ns;
@@ -170,8 +169,8 @@ fx_rename_collection(ferret_session_t *session, const ferret_ns_t *from, const f
 }
 
 static ferret_status_t
-fx_insert(ferret_session_t *session, const ferret_ns_t *ns, const ferret_doc_t *docs,
-          size_t count, size_t *inserted, ferret_error_t *error)
+fx_insert(ferret_session_t *session, const ferret_ns_t *ns, const ferret_doc_t *docs, size_t count,
+          size_t *inserted, ferret_error_t *error)
 {
    (void) session;
    (void) ns;
@@ -298,30 +297,28 @@ fx_abort(ferret_session_t *session)
 #define FIXTURE_OMIT_INIT
 #endif
 
-static const ferret_backend_methods_t methods = {
-   .struct_size = FIXTURE_METHODS_SIZE,
-   .open = fx_open,
-   .close = fx_close,
-   .session_open = fx_session_open,
-   .session_close = fx_session_close,
-   .list_databases = fx_list_databases,
-   .drop_database = fx_drop_database,
-   .list_collections = fx_list_collections,
-   .create_collection = fx_create_collection,
-   .drop_collection = fx_drop_collection,
-   .rename_collection = fx_rename_collection,
-   .insert = fx_insert,
-   .replace = fx_replace,
-   .delete_one = fx_delete_one,
-   .query = fx_query,
-   .cursor_next = fx_cursor_next,
-   .cursor_close = fx_cursor_close,
-   .stats = fx_stats,
-   .collection_options = fx_collection_options,
-   .begin = fx_begin,
-   .commit = fx_commit,
-   .abort = fx_abort FIXTURE_OMIT_INIT
-};
+static const ferret_backend_methods_t methods = {.struct_size = FIXTURE_METHODS_SIZE,
+                                                 .open = fx_open,
+                                                 .close = fx_close,
+                                                 .session_open = fx_session_open,
+                                                 .session_close = fx_session_close,
+                                                 .list_databases = fx_list_databases,
+                                                 .drop_database = fx_drop_database,
+                                                 .list_collections = fx_list_collections,
+                                                 .create_collection = fx_create_collection,
+                                                 .drop_collection = fx_drop_collection,
+                                                 .rename_collection = fx_rename_collection,
+                                                 .insert = fx_insert,
+                                                 .replace = fx_replace,
+                                                 .delete_one = fx_delete_one,
+                                                 .query = fx_query,
+                                                 .cursor_next = fx_cursor_next,
+                                                 .cursor_close = fx_cursor_close,
+                                                 .stats = fx_stats,
+                                                 .collection_options = fx_collection_options,
+                                                 .begin = fx_begin,
+                                                 .commit = fx_commit,
+                                                 .abort = fx_abort FIXTURE_OMIT_INIT};
 
 static const ferret_backend_descriptor_t descriptor = {
    .magic = FIXTURE_MAGIC,

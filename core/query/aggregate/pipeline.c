@@ -30,36 +30,36 @@ typedef enum stage_kind {
 
 typedef struct stage {
    stage_kind_t kind;
-   const char *name;          /* static: the stage name as written */
-   fe_filter_t *filter;       /* owned; $match */
-   bson_t *filter_spec;       /* owned; $match */
-   stage_project_t *project;  /* owned; $project, $addFields, $set, $unset */
-   fe_expr_t *expr;           /* owned; $replaceRoot */
-   int64_t n;                 /* $skip, $limit */
-   fe_sort_t *sort;           /* owned; $sort */
-   stage_group_t *group;      /* owned; $group */
-   char *field;               /* owned; $count's field, $unwind's path */
-   char *index_field;         /* owned; $unwind includeArrayIndex */
-   bool preserve;             /* $unwind preserveNullAndEmptyArrays */
+   const char *name;         /* static: the stage name as written */
+   fe_filter_t *filter;      /* owned; $match */
+   bson_t *filter_spec;      /* owned; $match */
+   stage_project_t *project; /* owned; $project, $addFields, $set, $unset */
+   fe_expr_t *expr;          /* owned; $replaceRoot */
+   int64_t n;                /* $skip, $limit */
+   fe_sort_t *sort;          /* owned; $sort */
+   stage_group_t *group;     /* owned; $group */
+   char *field;              /* owned; $count's field, $unwind's path */
+   char *index_field;        /* owned; $unwind includeArrayIndex */
+   bool preserve;            /* $unwind preserveNullAndEmptyArrays */
 } stage_t;
 
 struct fe_pipeline {
    stage_t *stages; /* owned */
    size_t n_stages;
-   fe_expr_let_t *let;       /* owned; NULL without let */
-   size_t n_seen;            /* stages compiled so far, including those not in stages */
+   fe_expr_let_t *let; /* owned; NULL without let */
+   size_t n_seen;      /* stages compiled so far, including those not in stages */
    pipeline_source_t source;
-   bson_t **documents;       /* owned; $documents' documents, n_documents of them */
+   bson_t **documents; /* owned; $documents' documents, n_documents of them */
    size_t n_documents;
    bool has_output;
    pipeline_output_t output; /* its strings owned */
 };
 
 typedef struct stage_run {
-   bson_t *cur;    /* owned: the document last handed out */
+   bson_t *cur; /* owned: the document last handed out */
    bool started;
    int64_t count;
-   bson_t **docs;  /* owned: a blocking stage's results */
+   bson_t **docs; /* owned: a blocking stage's results */
    size_t n_docs;
    size_t pos;
    bson_t *source; /* owned: $unwind's input document */
@@ -89,11 +89,11 @@ static bool unwind_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *er
 static void set_cur(stage_run_t *sr, bson_t *doc);
 
 static const char *const unsupported_stages[] = {
-   "$bucket",     "$bucketAuto", "$changeStream", "$collStats",       "$currentOp",
-   "$densify",    "$facet",        "$fill",            "$geoNear",
-   "$graphLookup", "$indexStats", "$listSessions", "$lookup",
-   "$planCacheStats", "$redact",        "$sample",
-   "$search",     "$setWindowFields", "$unionWith",
+   "$bucket",    "$bucketAuto",      "$changeStream", "$collStats",
+   "$currentOp", "$densify",         "$facet",        "$fill",
+   "$geoNear",   "$graphLookup",     "$indexStats",   "$listSessions",
+   "$lookup",    "$planCacheStats",  "$redact",       "$sample",
+   "$search",    "$setWindowFields", "$unionWith",
 };
 
 fe_pipeline_t *
@@ -109,7 +109,8 @@ pipeline_compile(const bson_t *stages, const bson_t *let, unsigned flags, fe_err
    bson_iter_init(&iter, stages);
    while (bson_iter_next(&iter)) {
       if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
-         error_set(error, FE_TypeMismatch, "Each element of the 'pipeline' array must be an object");
+         error_set(error, FE_TypeMismatch,
+                   "Each element of the 'pipeline' array must be an object");
          goto fail;
       }
       bson_iter_recurse(&iter, &stage);
@@ -213,8 +214,7 @@ one_emit(void *ctx, const bson_t *doc, fe_error_t *error)
 }
 
 bool
-pipeline_apply_one(const fe_pipeline_t *pipeline, const bson_t *doc, bson_t *out,
-                   fe_error_t *error)
+pipeline_apply_one(const fe_pipeline_t *pipeline, const bson_t *doc, bson_t *out, fe_error_t *error)
 {
    one_ctx_t one = {.doc = doc, .out = out};
 
@@ -296,8 +296,8 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
 
    memset(st, 0, sizeof *st);
    if (flags & PIPELINE_FOR_UPDATE) {
-      static const char *const allowed[] = {"$addFields", "$project",     "$replaceRoot",
-                                            "$replaceWith", "$set",       "$unset"};
+      static const char *const allowed[] = {"$addFields",   "$project", "$replaceRoot",
+                                            "$replaceWith", "$set",     "$unset"};
       bool ok = false;
       for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
          ok = ok || strcmp(allowed[i], name) == 0;
@@ -310,8 +310,7 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
 
    if (strcmp(name, "$documents") == 0 || strcmp(name, "$listLocalSessions") == 0) {
       if (p->n_seen > 0) {
-         return error_set(error, 40602, "%s is only valid as the first stage in a pipeline",
-                          name);
+         return error_set(error, 40602, "%s is only valid as the first stage in a pipeline", name);
       }
       if (name[1] == 'l') {
          if (!(flags & PIPELINE_WITH_SESSIONS)) {
@@ -383,8 +382,7 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
          }
       } else {
          bson_destroy(&paths);
-         return error_set(error, 31002,
-                          "$unset specification must be a string or an array");
+         return error_set(error, 31002, "$unset specification must be a string or an array");
       }
       st->project = stage_project_compile(&paths, STAGE_PROJECT_UNSET, "$unset", error);
       bson_destroy(&paths);
@@ -400,8 +398,9 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       if (strcmp(name, "$replaceRoot") == 0) {
          st->name = "$replaceRoot";
          if (!BSON_ITER_HOLDS_DOCUMENT(spec)) {
-            return error_set(error, 40229, "expected an object as specification for $replaceRoot "
-                                           "stage, got %s",
+            return error_set(error, 40229,
+                             "expected an object as specification for $replaceRoot "
+                             "stage, got %s",
                              update_util_type_name(bson_iter_type(spec)));
          }
          bson_iter_recurse(spec, &sub);
@@ -431,7 +430,8 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       }
       if (skip ? st->n < 0 : st->n <= 0) {
          return error_set(error, skip ? 15956 : 15958,
-                          skip ? "Argument to $skip cannot be negative" : "the limit must be positive");
+                          skip ? "Argument to $skip cannot be negative"
+                               : "the limit must be positive");
       }
       p->n_stages++;
       return true;
@@ -633,8 +633,9 @@ compile_documents(fe_pipeline_t *p, const bson_iter_t *spec, fe_error_t *error)
       uint32_t len;
       const uint8_t *data;
       if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
-         error_set(error, 40228, "'newRoot' expression must evaluate to an object, but "
-                                 "resulting value was of type: %s",
+         error_set(error, 40228,
+                   "'newRoot' expression must evaluate to an object, but "
+                   "resulting value was of type: %s",
                    update_util_type_name(bson_iter_type(&iter)));
          goto done;
       }
@@ -669,8 +670,7 @@ compile_output(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, fe_e
                           update_util_type_name(bson_iter_type(spec)));
       }
       if (out->merge && !BSON_ITER_HOLDS_UTF8(spec)) {
-         return error_set(error, 51182,
-                          "$merge only supports a string or object argument, not %s",
+         return error_set(error, 51182, "$merge only supports a string or object argument, not %s",
                           update_util_type_name(bson_iter_type(spec)));
       }
       if (!output_namespace(out, name, spec, error)) {
@@ -696,7 +696,8 @@ compile_output(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, fe_e
             if ((BSON_ITER_HOLDS_UTF8(&sub) && strcmp(bson_iter_utf8(&sub, NULL), "_id") == 0)) {
                continue;
             }
-            return error_set(error, FE_NotImplemented, "$merge 'on' other than _id is not supported");
+            return error_set(error, FE_NotImplemented,
+                             "$merge 'on' other than _id is not supported");
          }
          if (strcmp(key, "let") == 0) {
             continue; /* only used by a pipeline whenMatched, which is rejected below */
@@ -728,14 +729,14 @@ compile_output(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, fe_e
             }
          }
          if (!*dst) {
-            return error_set(error, FE_BadValue, "Enumeration value '%s' for field '$merge.%s' "
+            return error_set(error, FE_BadValue,
+                             "Enumeration value '%s' for field '$merge.%s' "
                              "is not a valid value.",
                              bson_iter_utf8(&sub, NULL), key);
          }
       }
       if (!found_into) {
-         return error_set(error, 40414,
-                          "BSON field '$merge.into' is missing but a required field");
+         return error_set(error, 40414, "BSON field '$merge.into' is missing but a required field");
       }
    }
    if (out->merge) {
@@ -783,8 +784,8 @@ output_namespace(pipeline_output_t *out, const char *name, const bson_iter_t *sp
       }
    } else {
       return error_set(error, 51178,
-                       "%s 'into' field must be either a string or an object, but found %s",
-                       name, update_util_type_name(bson_iter_type(spec)));
+                       "%s 'into' field must be either a string or an object, but found %s", name,
+                       update_util_type_name(bson_iter_type(spec)));
    }
    if (!out->coll || !*out->coll) {
       return error_set(error, FE_InvalidNamespace, "Invalid %s target namespace", name);
@@ -889,8 +890,8 @@ stage_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
             return false;
          }
          if (v.value_type != BSON_TYPE_DOCUMENT) {
-            char *json = v.value_type == BSON_TYPE_EOD ? bson_strdup("MISSING")
-                                                       : update_util_value_json(&v);
+            char *json =
+               v.value_type == BSON_TYPE_EOD ? bson_strdup("MISSING") : update_util_value_json(&v);
             char *input = bson_as_relaxed_extended_json(in, NULL);
             error_set(error, 40228,
                       "'%s' expression must evaluate to an object, but resulting value was: %s. "
@@ -1063,7 +1064,8 @@ unwind_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
          sr->source = bson_copy(in);
          sr->unwind_index = 0;
       }
-      found = bson_iter_init(&iter, sr->source) && bson_iter_find_descendant(&iter, st->field, &iter);
+      found =
+         bson_iter_init(&iter, sr->source) && bson_iter_find_descendant(&iter, st->field, &iter);
       /* A numeric component indexes arrays in bson_iter_find_descendant, not in $unwind. */
       if (found && strchr(st->field, '.')) {
          const char *p = st->field;

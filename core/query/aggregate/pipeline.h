@@ -80,8 +80,8 @@ pipeline_source_t pipeline_source(const fe_pipeline_t *pipeline);
  * default), "replace", "keepExisting" or "fail" (DuplicateKey 11000); when_not_matched
  * "insert" (default), "discard" or "fail" (13113 MergeStageNoMatchingDocument). */
 typedef struct pipeline_output {
-   bool merge;                   /* $merge, else $out */
-   const char *db;               /* NULL: the command's database */
+   bool merge;     /* $merge, else $out */
+   const char *db; /* NULL: the command's database */
    const char *coll;
    const char *when_matched;     /* $merge only */
    const char *when_not_matched; /* $merge only */

@@ -27,7 +27,7 @@ typedef enum acc_kind {
 } acc_kind_t;
 
 typedef struct acc {
-   char *field;     /* owned */
+   char *field; /* owned */
    acc_kind_t kind;
    fe_expr_t *expr; /* owned; NULL for $count */
 } acc_t;
@@ -47,7 +47,7 @@ typedef struct acc_state {
 } acc_state_t;
 
 typedef struct group_entry {
-   bson_value_t key; /* owned */
+   bson_value_t key;   /* owned */
    uint8_t *key_bytes; /* owned */
    size_t key_len;
    uint64_t hash;
@@ -67,14 +67,19 @@ static const struct {
    const char *name;
    acc_kind_t kind;
 } acc_names[] = {
-   {"$addToSet", ACC_ADD_TO_SET}, {"$avg", ACC_AVG},   {"$count", ACC_COUNT},
-   {"$first", ACC_FIRST},         {"$last", ACC_LAST}, {"$max", ACC_MAX},
-   {"$mergeObjects", ACC_MERGE_OBJECTS}, {"$min", ACC_MIN}, {"$push", ACC_PUSH},
+   {"$addToSet", ACC_ADD_TO_SET},
+   {"$avg", ACC_AVG},
+   {"$count", ACC_COUNT},
+   {"$first", ACC_FIRST},
+   {"$last", ACC_LAST},
+   {"$max", ACC_MAX},
+   {"$mergeObjects", ACC_MERGE_OBJECTS},
+   {"$min", ACC_MIN},
+   {"$push", ACC_PUSH},
    {"$sum", ACC_SUM},
 };
 
-static group_entry_t *find_or_add(stage_group_run_t *run, const bson_value_t *key,
-                                  size_t *index);
+static group_entry_t *find_or_add(stage_group_run_t *run, const bson_value_t *key, size_t *index);
 static bool accumulate(const acc_t *acc, acc_state_t *state, const bson_value_t *v,
                        fe_error_t *error);
 static void finish_acc(const acc_t *acc, acc_state_t *state, bson_t *out);
@@ -280,7 +285,8 @@ find_or_add(stage_group_run_t *run, const bson_value_t *key, size_t *index)
    slot = hash & (run->table_cap - 1);
    while (run->table[slot]) {
       entry = &run->entries[run->table[slot] - 1];
-      if (entry->hash == hash && entry->key_len == len && memcmp(entry->key_bytes, bytes, len) == 0) {
+      if (entry->hash == hash && entry->key_len == len &&
+          memcmp(entry->key_bytes, bytes, len) == 0) {
          bson_free(bytes);
          *index = run->table[slot] - 1;
          return entry;

@@ -53,8 +53,7 @@ static bool apply_inclusion_array(apply_ctx_t *c, const pnode_t *node, const bso
                                   bson_t *out);
 static void apply_exclusion(const pnode_t *node, const bson_t *doc, bson_t *out);
 static void apply_exclusion_array(const pnode_t *node, const bson_t *arr, bson_t *out);
-static bool apply_add_fields(apply_ctx_t *c, const pnode_t *node, const bson_t *doc,
-                             bson_t *out);
+static bool apply_add_fields(apply_ctx_t *c, const pnode_t *node, const bson_t *doc, bson_t *out);
 static bool apply_add_fields_array(apply_ctx_t *c, const pnode_t *node, const bson_t *arr,
                                    bson_t *out);
 static bool append_expr(apply_ctx_t *c, const pnode_t *node, bson_t *out);
@@ -153,8 +152,9 @@ parse_spec(stage_project_t *p, pnode_t *node, const bson_t *spec, const char *na
       size_t len;
 
       if (key[0] == '\0') {
-         return error_set(error, 40352, "Invalid %s :: caused by :: FieldPath cannot be "
-                                        "constructed with empty string",
+         return error_set(error, 40352,
+                          "Invalid %s :: caused by :: FieldPath cannot be "
+                          "constructed with empty string",
                           name);
       }
       if (key[0] == '$') {
@@ -181,8 +181,8 @@ parse_spec(stage_project_t *p, pnode_t *node, const bson_t *spec, const char *na
             child = pnode_new(comp, len, PN_SUB);
             pnode_add(parent, child);
          } else if (child->kind != PN_SUB) {
-            return error_set(error, 31250, "Invalid %s :: caused by :: Path collision at %s",
-                             name, key);
+            return error_set(error, 31250, "Invalid %s :: caused by :: Path collision at %s", name,
+                             key);
          }
          parent = child;
          comp += len + 1;
@@ -284,8 +284,8 @@ pnode_add(pnode_t *parent, pnode_t *child)
 /* Finds whether the projection includes (or computes) and whether it excludes; a top-level
  * _id exclusion is allowed in either mode. */
 static bool
-scan_mode(const pnode_t *node, bool top, bool *include, bool *exclude,
-          const char **first_include, const char **first_exclude)
+scan_mode(const pnode_t *node, bool top, bool *include, bool *exclude, const char **first_include,
+          const char **first_exclude)
 {
    for (size_t i = 0; i < node->n_children; i++) {
       const pnode_t *child = node->children[i];

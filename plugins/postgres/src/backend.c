@@ -40,14 +40,14 @@ static ferret_status_t backend_drop_database(ferret_session_t *session, const ch
 static ferret_status_t backend_list_collections(ferret_session_t *session, const ferret_ns_t *ns,
                                                 ferret_name_fn fn, void *ctx,
                                                 ferret_error_t *error);
-static ferret_status_t backend_create_collection(ferret_session_t *session,
-                                                 const ferret_ns_t *ns, const uint8_t *options,
-                                                 size_t options_len, ferret_error_t *error);
+static ferret_status_t backend_create_collection(ferret_session_t *session, const ferret_ns_t *ns,
+                                                 const uint8_t *options, size_t options_len,
+                                                 ferret_error_t *error);
 static ferret_status_t backend_drop_collection(ferret_session_t *session, const ferret_ns_t *ns,
                                                ferret_error_t *error);
-static ferret_status_t backend_rename_collection(ferret_session_t *session,
-                                                 const ferret_ns_t *from, const ferret_ns_t *to,
-                                                 bool drop_target, ferret_error_t *error);
+static ferret_status_t backend_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
+                                                 const ferret_ns_t *to, bool drop_target,
+                                                 ferret_error_t *error);
 static ferret_status_t backend_insert(ferret_session_t *session, const ferret_ns_t *ns,
                                       const ferret_doc_t *docs, size_t count, size_t *inserted,
                                       ferret_error_t *error);
@@ -67,8 +67,7 @@ static ferret_status_t backend_cursor_next(ferret_cursor_t *cursor, const uint8_
 static void backend_cursor_close(ferret_cursor_t *cursor);
 static ferret_status_t backend_stats(ferret_session_t *session, const ferret_ns_t *ns,
                                      ferret_stats_t *out, ferret_error_t *error);
-static ferret_status_t backend_collection_options(ferret_session_t *session,
-                                                  const ferret_ns_t *ns,
+static ferret_status_t backend_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
                                                   void (*fn)(void *ctx, const uint8_t *bson,
                                                              size_t len),
                                                   void *ctx, ferret_error_t *error);
@@ -93,8 +92,7 @@ static const ferret_host_t backend_silent_host = {
    sizeof(ferret_host_t), FERRET_ABI_MAJOR, FERRET_ABI_MINOR, "", backend_log_nothing,
 };
 
-static const char *const backend_config_keys[] = {"conninfo", "schema_prefix", "fetch_size",
-                                                  NULL};
+static const char *const backend_config_keys[] = {"conninfo", "schema_prefix", "fetch_size", NULL};
 
 static const ferret_backend_methods_t backend_methods = {
    .struct_size = sizeof(ferret_backend_methods_t),
@@ -173,8 +171,8 @@ backend_open(const ferret_host_t *host, const ferret_config_t *config, ferret_ba
    }
    backend->host->log(FERRET_LOG_INFO, PG_BACKEND_NAME,
                       "postgresql %d.%d, database '%s' on '%s', catalog schema '%s'",
-                      PQserverVersion(conn) / 10000, PQserverVersion(conn) % 10000,
-                      PQdb(conn), PQhost(conn) != NULL ? PQhost(conn) : "", backend->catalog);
+                      PQserverVersion(conn) / 10000, PQserverVersion(conn) % 10000, PQdb(conn),
+                      PQhost(conn) != NULL ? PQhost(conn) : "", backend->catalog);
    *out = backend;
    backend = NULL;
 
@@ -257,14 +255,13 @@ backend_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferre
 }
 
 static ferret_status_t
-backend_create_collection(ferret_session_t *session, const ferret_ns_t *ns,
-                          const uint8_t *options, size_t options_len, ferret_error_t *error)
+backend_create_collection(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t *options,
+                          size_t options_len, ferret_error_t *error)
 {
    ferret_status_t status = conn_ready(session, error);
 
-   return status != FERRET_OK
-             ? status
-             : catalog_create_collection(session, ns, options, options_len, error);
+   return status != FERRET_OK ? status
+                              : catalog_create_collection(session, ns, options, options_len, error);
 }
 
 static ferret_status_t
@@ -276,8 +273,8 @@ backend_drop_collection(ferret_session_t *session, const ferret_ns_t *ns, ferret
 }
 
 static ferret_status_t
-backend_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
-                          const ferret_ns_t *to, bool drop_target, ferret_error_t *error)
+backend_rename_collection(ferret_session_t *session, const ferret_ns_t *from, const ferret_ns_t *to,
+                          bool drop_target, ferret_error_t *error)
 {
    ferret_status_t status = conn_ready(session, error);
 
@@ -293,14 +290,12 @@ backend_insert(ferret_session_t *session, const ferret_ns_t *ns, const ferret_do
 
    *inserted = 0;
    status = conn_ready(session, error);
-   return status != FERRET_OK ? status
-                              : write_insert(session, ns, docs, count, inserted, error);
+   return status != FERRET_OK ? status : write_insert(session, ns, docs, count, inserted, error);
 }
 
 static ferret_status_t
 backend_replace(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t *expected,
-                size_t expected_len, const ferret_doc_t *doc, bool *replaced,
-                ferret_error_t *error)
+                size_t expected_len, const ferret_doc_t *doc, bool *replaced, ferret_error_t *error)
 {
    ferret_status_t status;
 
@@ -313,8 +308,8 @@ backend_replace(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t 
 
 static ferret_status_t
 backend_delete_one(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t *id_key,
-                   size_t id_key_len, const uint8_t *expected, size_t expected_len,
-                   bool *deleted, ferret_error_t *error)
+                   size_t id_key_len, const uint8_t *expected, size_t expected_len, bool *deleted,
+                   ferret_error_t *error)
 {
    ferret_status_t status;
 
@@ -370,8 +365,7 @@ backend_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
 {
    ferret_status_t status = conn_ready(session, error);
 
-   return status != FERRET_OK ? status
-                              : catalog_collection_options(session, ns, fn, ctx, error);
+   return status != FERRET_OK ? status : catalog_collection_options(session, ns, fn, ctx, error);
 }
 
 static ferret_status_t
@@ -388,8 +382,8 @@ backend_begin(ferret_session_t *session, ferret_error_t *error)
    }
    /* Snapshot isolation, as MongoDB transactions have: a concurrent write to the same row is
     * a serialization failure, reported as WRITE_CONFLICT for the core to retry. */
-   status = conn_exec(session, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ", NULL, false,
-                      NULL, error);
+   status = conn_exec(session, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ", NULL, false, NULL,
+                      error);
    if (status == FERRET_OK) {
       session->txn = PG_TXN_ACTIVE;
    }
@@ -453,13 +447,12 @@ backend_explain(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t
 /* ---- helpers ---- */
 
 static ferret_status_t
-backend_configure(ferret_backend_t *backend, const ferret_config_t *config,
-                  ferret_error_t *error)
+backend_configure(ferret_backend_t *backend, const ferret_config_t *config, ferret_error_t *error)
 {
    const char *conninfo = "";
    const char *prefix = BACKEND_DEFAULT_PREFIX;
    long fetch = BACKEND_DEFAULT_FETCH;
-   char *parse_error = NULL; /* owned by libpq: PQfreemem */
+   char *parse_error = NULL;         /* owned by libpq: PQfreemem */
    PQconninfoOption *options = NULL; /* owned by libpq: PQconninfoFree */
    ferret_status_t status = FERRET_OK;
 

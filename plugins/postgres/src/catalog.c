@@ -47,8 +47,7 @@ static ferret_status_t catalog_lock(ferret_session_t *session, const ferret_ns_t
 static uint32_t catalog_hash(uint32_t h, const char *s);
 static int catalog_cmp_key(const void *x, const void *y);
 static ferret_status_t catalog_lookup(ferret_session_t *session, const ferret_ns_t *ns,
-                                      catalog_table_t *table, bool *found,
-                                      ferret_error_t *error);
+                                      catalog_table_t *table, bool *found, ferret_error_t *error);
 static ferret_status_t catalog_db_schema(ferret_session_t *session, const char *db, bool create,
                                          char *schema, bool *found, ferret_error_t *error);
 static ferret_status_t catalog_create_locked(ferret_session_t *session, const ferret_ns_t *ns,
@@ -113,8 +112,8 @@ catalog_init(const ferret_backend_t *backend, PGconn *conn, ferret_error_t *erro
    }
    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), PG_LAYOUT_VERSION) != 0) {
       status = conn_fail(error, FERRET_ERR_INTERNAL,
-                         "catalog schema '%s' has layout version '%s'; this backend reads '%s'",
-                         c, PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", PG_LAYOUT_VERSION);
+                         "catalog schema '%s' has layout version '%s'; this backend reads '%s'", c,
+                         PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", PG_LAYOUT_VERSION);
       goto done;
    }
 
@@ -233,8 +232,7 @@ catalog_drop_database(ferret_session_t *session, const char *db, ferret_error_t 
    if (status == FERRET_OK && found) {
       /* CASCADE takes one lock per table; a database of thousands of collections needs
        * max_locks_per_transaction raised. */
-      snprintf(sql, sizeof sql,
-               "DROP SCHEMA \"%s\" CASCADE;", schema);
+      snprintf(sql, sizeof sql, "DROP SCHEMA \"%s\" CASCADE;", schema);
       status = conn_exec(session, what, sql, NULL, false, NULL, error);
    }
    if (status == FERRET_OK && found) {
@@ -275,8 +273,8 @@ catalog_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferre
 }
 
 ferret_status_t
-catalog_create_collection(ferret_session_t *session, const ferret_ns_t *ns,
-                          const uint8_t *options, size_t options_len, ferret_error_t *error)
+catalog_create_collection(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t *options,
+                          size_t options_len, ferret_error_t *error)
 {
    catalog_table_t table;
    char qualified[PG_QUALIFIED_MAX];
@@ -328,8 +326,8 @@ catalog_drop_collection(ferret_session_t *session, const ferret_ns_t *ns, ferret
       status = catalog_lookup(session, ns, &table, &found, error);
    }
    if (status == FERRET_OK && !found) {
-      status = conn_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "collection '%s.%s' does not exist", ns->db,
-                         ns->collection);
+      status = conn_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "collection '%s.%s' does not exist",
+                         ns->db, ns->collection);
    }
    if (status == FERRET_OK) {
       catalog_qualify(&table, qualified);
@@ -347,8 +345,8 @@ catalog_drop_collection(ferret_session_t *session, const ferret_ns_t *ns, ferret
 }
 
 ferret_status_t
-catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
-                          const ferret_ns_t *to, bool drop_target, ferret_error_t *error)
+catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from, const ferret_ns_t *to,
+                          bool drop_target, ferret_error_t *error)
 {
    char sql[1024];
    char what[600];
@@ -414,8 +412,8 @@ catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
       }
    }
    if (status == FERRET_OK) {
-      snprintf(sql, sizeof sql, "ALTER TABLE \"%s\".\"%s\" RENAME TO \"%s\"", to_schema,
-               src.table, new_table);
+      snprintf(sql, sizeof sql, "ALTER TABLE \"%s\".\"%s\" RENAME TO \"%s\"", to_schema, src.table,
+               new_table);
       status = conn_exec(session, what, sql, NULL, false, NULL, error);
    }
    if (status == FERRET_OK) {
@@ -482,10 +480,9 @@ catalog_stats(ferret_session_t *session, const ferret_ns_t *ns, ferret_stats_t *
       catalog_cache_clear(session);
    }
    if (status == FERRET_ERR_NAMESPACE_NOT_FOUND) {
-      status = conn_fail(error,
-                         session->txn != PG_TXN_NONE ? FERRET_ERR_WRITE_CONFLICT
-                                                     : FERRET_ERR_UNAVAILABLE,
-                         "collections were dropped while their statistics were read");
+      status = conn_fail(
+         error, session->txn != PG_TXN_NONE ? FERRET_ERR_WRITE_CONFLICT : FERRET_ERR_UNAVAILABLE,
+         "collections were dropped while their statistics were read");
    }
    if (status == FERRET_OK) {
       out->count = sum.count;
@@ -511,15 +508,14 @@ catalog_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
    PGresult *res = NULL; /* owned */
    ferret_status_t status;
 
-   snprintf(sql, sizeof sql,
-            "SELECT options FROM \"%s\".collections WHERE db = $1 AND name = $2",
+   snprintf(sql, sizeof sql, "SELECT options FROM \"%s\".collections WHERE db = $1 AND name = $2",
             session->backend->catalog);
    conn_params_text(&params, ns->db);
    conn_params_text(&params, ns->collection);
    status = conn_exec(session, "collection options", sql, &params, true, &res, error);
    if (status == FERRET_OK && PQntuples(res) == 0) {
-      status = conn_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "collection '%s.%s' does not exist", ns->db,
-                         ns->collection);
+      status = conn_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "collection '%s.%s' does not exist",
+                         ns->db, ns->collection);
    }
    if (status == FERRET_OK && !PQgetisnull(res, 0, 0)) {
       fn(ctx, (const uint8_t *) PQgetvalue(res, 0, 0), (size_t) PQgetlength(res, 0, 0));
@@ -685,8 +681,8 @@ catalog_lookup(ferret_session_t *session, const ferret_ns_t *ns, catalog_table_t
 /* The schema of database db (caller storage of PG_IDENT_MAX + 1), made when create is true
  * and it is missing. Runs under the catalog lock. */
 static ferret_status_t
-catalog_db_schema(ferret_session_t *session, const char *db, bool create, char *schema,
-                  bool *found, ferret_error_t *error)
+catalog_db_schema(ferret_session_t *session, const char *db, bool create, char *schema, bool *found,
+                  ferret_error_t *error)
 {
    char sql[512];
    const char *c = session->backend->catalog;
@@ -831,6 +827,6 @@ catalog_race(ferret_session_t *session, ferret_status_t status, const ferret_ns_
    if (status == FERRET_ERR_NAMESPACE_EXISTS && error->native_code[0] == '\0') {
       return status; /* our own check, not a constraint */
    }
-   return conn_fail(error, FERRET_ERR_WRITE_CONFLICT,
-                    "collection '%s.%s' was changed concurrently", ns->db, ns->collection);
+   return conn_fail(error, FERRET_ERR_WRITE_CONFLICT, "collection '%s.%s' was changed concurrently",
+                    ns->db, ns->collection);
 }

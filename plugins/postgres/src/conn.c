@@ -55,8 +55,8 @@ conn_connect(const ferret_backend_t *backend, PGconn **out, ferret_error_t *erro
    }
    if (PQstatus(conn) != CONNECTION_OK) {
       conn_copy_trimmed(message, sizeof message, PQerrorMessage(conn));
-      status = conn_fail(error, FERRET_ERR_UNAVAILABLE, "cannot connect to postgresql: %s",
-                         message);
+      status =
+         conn_fail(error, FERRET_ERR_UNAVAILABLE, "cannot connect to postgresql: %s", message);
       goto done;
    }
    /* NOTICEs ("drop cascades to ...") are chatter; the default processor prints to stderr. */
@@ -117,8 +117,7 @@ conn_ready(ferret_session_t *session, ferret_error_t *error)
    PQreset(session->conn);
    if (PQstatus(session->conn) != CONNECTION_OK) {
       conn_copy_trimmed(message, sizeof message, PQerrorMessage(session->conn));
-      return conn_fail(error, FERRET_ERR_UNAVAILABLE, "cannot connect to postgresql: %s",
-                       message);
+      return conn_fail(error, FERRET_ERR_UNAVAILABLE, "cannot connect to postgresql: %s", message);
    }
    session->backend->host->log(FERRET_LOG_INFO, PG_BACKEND_NAME, "reconnected to postgresql");
    return FERRET_OK;
@@ -171,8 +170,8 @@ conn_exec_raw(PGconn *conn, const char *what, const char *sql, const pg_params_t
 }
 
 ferret_status_t
-conn_exec(ferret_session_t *session, const char *what, const char *sql,
-          const pg_params_t *params, bool result_binary, PGresult **out, ferret_error_t *error)
+conn_exec(ferret_session_t *session, const char *what, const char *sql, const pg_params_t *params,
+          bool result_binary, PGresult **out, ferret_error_t *error)
 {
    ferret_status_t status;
 
@@ -192,24 +191,24 @@ conn_status(const char *sqlstate, bool connection_lost)
       const char *code; /* a full code, or a two-character class */
       ferret_status_t status;
    } map[] = {
-      {"23505", FERRET_ERR_DUPLICATE_KEY},     /* unique_violation */
-      {"40001", FERRET_ERR_WRITE_CONFLICT},    /* serialization_failure */
-      {"40P01", FERRET_ERR_WRITE_CONFLICT},    /* deadlock_detected */
-      {"42P06", FERRET_ERR_NAMESPACE_EXISTS},  /* duplicate_schema */
-      {"42P07", FERRET_ERR_NAMESPACE_EXISTS},  /* duplicate_table */
+      {"23505", FERRET_ERR_DUPLICATE_KEY},       /* unique_violation */
+      {"40001", FERRET_ERR_WRITE_CONFLICT},      /* serialization_failure */
+      {"40P01", FERRET_ERR_WRITE_CONFLICT},      /* deadlock_detected */
+      {"42P06", FERRET_ERR_NAMESPACE_EXISTS},    /* duplicate_schema */
+      {"42P07", FERRET_ERR_NAMESPACE_EXISTS},    /* duplicate_table */
       {"42P01", FERRET_ERR_NAMESPACE_NOT_FOUND}, /* undefined_table */
       {"3F000", FERRET_ERR_NAMESPACE_NOT_FOUND}, /* invalid_schema_name */
-      {"22021", FERRET_ERR_INVALID_NAME},      /* character_not_in_repertoire */
-      {"22P05", FERRET_ERR_INVALID_NAME},      /* untranslatable_character */
-      {"53200", FERRET_ERR_NO_MEMORY},         /* out_of_memory */
-      {"54", FERRET_ERR_TOO_LARGE},            /* program_limit_exceeded: index row too big */
-      {"08", FERRET_ERR_UNAVAILABLE},          /* connection_exception */
-      {"57P01", FERRET_ERR_UNAVAILABLE},       /* admin_shutdown */
-      {"57P02", FERRET_ERR_UNAVAILABLE},       /* crash_shutdown */
-      {"57P03", FERRET_ERR_UNAVAILABLE},       /* cannot_connect_now */
-      {"57014", FERRET_ERR_UNAVAILABLE},       /* query_canceled (statement_timeout) */
-      {"55P03", FERRET_ERR_UNAVAILABLE},       /* lock_not_available (lock_timeout) */
-      {"53", FERRET_ERR_UNAVAILABLE},          /* insufficient_resources: disk full, ... */
+      {"22021", FERRET_ERR_INVALID_NAME},        /* character_not_in_repertoire */
+      {"22P05", FERRET_ERR_INVALID_NAME},        /* untranslatable_character */
+      {"53200", FERRET_ERR_NO_MEMORY},           /* out_of_memory */
+      {"54", FERRET_ERR_TOO_LARGE},              /* program_limit_exceeded: index row too big */
+      {"08", FERRET_ERR_UNAVAILABLE},            /* connection_exception */
+      {"57P01", FERRET_ERR_UNAVAILABLE},         /* admin_shutdown */
+      {"57P02", FERRET_ERR_UNAVAILABLE},         /* crash_shutdown */
+      {"57P03", FERRET_ERR_UNAVAILABLE},         /* cannot_connect_now */
+      {"57014", FERRET_ERR_UNAVAILABLE},         /* query_canceled (statement_timeout) */
+      {"55P03", FERRET_ERR_UNAVAILABLE},         /* lock_not_available (lock_timeout) */
+      {"53", FERRET_ERR_UNAVAILABLE},            /* insufficient_resources: disk full, ... */
    };
 
    if (connection_lost) {
@@ -317,8 +316,8 @@ conn_check_result(PGconn *conn, PGresult *res, const char *what, ferret_error_t 
          snprintf(error->native_code, sizeof error->native_code, "%s", sqlstate);
       }
       if (status == FERRET_ERR_UNAVAILABLE) {
-         snprintf(error->message, sizeof error->message, "postgresql unavailable during %.150s: %.300s",
-                  what, message);
+         snprintf(error->message, sizeof error->message,
+                  "postgresql unavailable during %.150s: %.300s", what, message);
       } else {
          snprintf(error->message, sizeof error->message, "%.200s: %.300s", what, message);
       }

@@ -172,8 +172,8 @@ ferret_status_t catalog_drop_collection(ferret_session_t *session, const ferret_
 ferret_status_t catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
                                           const ferret_ns_t *to, bool drop_target,
                                           ferret_error_t *error);
-ferret_status_t catalog_stats(ferret_session_t *session, const ferret_ns_t *ns,
-                              ferret_stats_t *out, ferret_error_t *error);
+ferret_status_t catalog_stats(ferret_session_t *session, const ferret_ns_t *ns, ferret_stats_t *out,
+                              ferret_error_t *error);
 ferret_status_t catalog_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
                                            void (*fn)(void *ctx, const uint8_t *bson, size_t len),
                                            void *ctx, ferret_error_t *error);
@@ -184,17 +184,16 @@ ferret_status_t write_insert(ferret_session_t *session, const ferret_ns_t *ns,
                              const ferret_doc_t *docs, size_t count, size_t *inserted,
                              ferret_error_t *error);
 ferret_status_t write_replace(ferret_session_t *session, const ferret_ns_t *ns,
-                              const uint8_t *expected, size_t expected_len,
-                              const ferret_doc_t *doc, bool *replaced, ferret_error_t *error);
+                              const uint8_t *expected, size_t expected_len, const ferret_doc_t *doc,
+                              bool *replaced, ferret_error_t *error);
 ferret_status_t write_delete_one(ferret_session_t *session, const ferret_ns_t *ns,
-                                 const uint8_t *id_key, size_t id_key_len,
-                                 const uint8_t *expected, size_t expected_len, bool *deleted,
-                                 ferret_error_t *error);
+                                 const uint8_t *id_key, size_t id_key_len, const uint8_t *expected,
+                                 size_t expected_len, bool *deleted, ferret_error_t *error);
 
 /* ---- query.c: cursors and explain ---- */
 
-ferret_status_t query_open(ferret_session_t *session, const ferret_ns_t *ns,
-                           ferret_query_t *query, ferret_cursor_t **out, ferret_error_t *error);
+ferret_status_t query_open(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t *query,
+                           ferret_cursor_t **out, ferret_error_t *error);
 ferret_status_t query_next(ferret_cursor_t *cursor, const uint8_t **bson, size_t *len,
                            ferret_error_t *error);
 void query_close(ferret_cursor_t *cursor);

@@ -98,11 +98,9 @@ query_open(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t *que
       }
       catalog_forget(session, ns);
       if (session->txn != PG_TXN_NONE || attempt == 1) {
-         status = conn_fail(error,
-                            session->txn != PG_TXN_NONE ? FERRET_ERR_WRITE_CONFLICT
-                                                        : FERRET_ERR_UNAVAILABLE,
-                            "collection '%s.%s' was dropped or renamed concurrently", ns->db,
-                            ns->collection);
+         status = conn_fail(
+            error, session->txn != PG_TXN_NONE ? FERRET_ERR_WRITE_CONFLICT : FERRET_ERR_UNAVAILABLE,
+            "collection '%s.%s' was dropped or renamed concurrently", ns->db, ns->collection);
          break;
       }
       memset(error, 0, sizeof *error);
@@ -369,8 +367,7 @@ query_fetch(ferret_cursor_t *cursor, ferret_error_t *error)
    /* A lookup by _id has one shape per collection; later batches carry literals (seq, skip)
     * and would only churn the statement cache. */
    if (cursor->id_key_count > 0 && !cursor->started && cursor->skip == 0) {
-      status = conn_exec_prepared(cursor->session, what, sql, &params, true, &cursor->res,
-                                  error);
+      status = conn_exec_prepared(cursor->session, what, sql, &params, true, &cursor->res, error);
    } else {
       status = conn_exec(cursor->session, what, sql, &params, true, &cursor->res, error);
    }

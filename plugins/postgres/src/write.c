@@ -34,14 +34,13 @@ static ferret_status_t write_chunk(ferret_session_t *session, const ferret_ns_t 
                                    const char *qualified, const ferret_doc_t *docs, size_t count,
                                    size_t *inserted, ferret_error_t *error);
 static ferret_status_t write_unnest(ferret_session_t *session, const char *what,
-                                    const char *qualified, const ferret_doc_t *docs,
-                                    size_t count, bool on_conflict, PGresult **out,
-                                    ferret_error_t *error);
+                                    const char *qualified, const ferret_doc_t *docs, size_t count,
+                                    bool on_conflict, PGresult **out, ferret_error_t *error);
 static uint8_t *write_array(const ferret_doc_t *docs, size_t count, bool keys, size_t *len);
 static size_t write_first_rejected(const ferret_doc_t *docs, size_t count, PGresult *res);
 static int write_key_cmp(const void *a, const void *b);
-static bool write_retry(ferret_session_t *session, const ferret_ns_t *ns,
-                        ferret_status_t *status, int attempt, ferret_error_t *error);
+static bool write_retry(ferret_session_t *session, const ferret_ns_t *ns, ferret_status_t *status,
+                        int attempt, ferret_error_t *error);
 
 /* ---- public ---- */
 
@@ -80,8 +79,7 @@ write_insert(ferret_session_t *session, const ferret_ns_t *ns, const ferret_doc_
 
 ferret_status_t
 write_replace(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t *expected,
-              size_t expected_len, const ferret_doc_t *doc, bool *replaced,
-              ferret_error_t *error)
+              size_t expected_len, const ferret_doc_t *doc, bool *replaced, ferret_error_t *error)
 {
    char sql[PG_QUALIFIED_MAX + 128];
    char what[300];
@@ -101,8 +99,7 @@ write_replace(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t *e
       if (status != FERRET_OK || !found) {
          break;
       }
-      snprintf(sql, sizeof sql, "UPDATE %s SET doc = $3 WHERE id_key = $1 AND doc = $2",
-               qualified);
+      snprintf(sql, sizeof sql, "UPDATE %s SET doc = $3 WHERE id_key = $1 AND doc = $2", qualified);
       status = conn_exec_prepared(session, what, sql, &params, false, &res, error);
       if (!write_retry(session, ns, &status, attempt, error)) {
          break;
@@ -212,13 +209,13 @@ write_chunk(ferret_session_t *session, const ferret_ns_t *ns, const char *qualif
       if (k == m) {
          break;
       }
-      status = conn_exec(session, what, "ROLLBACK TO SAVEPOINT ferret_insert", NULL, false, NULL,
-                         error);
+      status =
+         conn_exec(session, what, "ROLLBACK TO SAVEPOINT ferret_insert", NULL, false, NULL, error);
       m = k;
    }
    if (status == FERRET_OK) {
-      status = conn_exec(session, what, "RELEASE SAVEPOINT ferret_insert", NULL, false, NULL,
-                         error);
+      status =
+         conn_exec(session, what, "RELEASE SAVEPOINT ferret_insert", NULL, false, NULL, error);
    }
    status = conn_txn_end(session, own, status, error);
 
@@ -373,8 +370,8 @@ write_key_cmp(const void *a, const void *b)
 /* After undefined_table from a cached table: forget it and say whether to run again (outside
  * a transaction, once). Otherwise turns the status into one the caller may return. */
 static bool
-write_retry(ferret_session_t *session, const ferret_ns_t *ns, ferret_status_t *status,
-            int attempt, ferret_error_t *error)
+write_retry(ferret_session_t *session, const ferret_ns_t *ns, ferret_status_t *status, int attempt,
+            ferret_error_t *error)
 {
    if (*status != FERRET_ERR_NAMESPACE_NOT_FOUND) {
       return false;
@@ -384,10 +381,8 @@ write_retry(ferret_session_t *session, const ferret_ns_t *ns, ferret_status_t *s
       memset(error, 0, sizeof *error);
       return true;
    }
-   *status = conn_fail(error,
-                       session->txn == PG_TXN_NONE ? FERRET_ERR_UNAVAILABLE
-                                                   : FERRET_ERR_WRITE_CONFLICT,
-                       "collection '%s.%s' was dropped or renamed concurrently", ns->db,
-                       ns->collection);
+   *status = conn_fail(
+      error, session->txn == PG_TXN_NONE ? FERRET_ERR_UNAVAILABLE : FERRET_ERR_WRITE_CONFLICT,
+      "collection '%s.%s' was dropped or renamed concurrently", ns->db, ns->collection);
    return false;
 }

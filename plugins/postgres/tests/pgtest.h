@@ -25,25 +25,25 @@
 
 static int pgtest_failures;
 
-#define CHECK(cond)                                                                        \
-   do {                                                                                    \
-      if (!(cond)) {                                                                       \
-         fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);         \
-         pgtest_failures++;                                                                \
-      }                                                                                    \
+#define CHECK(cond)                                                                                \
+   do {                                                                                            \
+      if (!(cond)) {                                                                               \
+         fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                  \
+         pgtest_failures++;                                                                        \
+      }                                                                                            \
    } while (0)
 
 /* A call that must return want; prints the backend's message when it does not. */
-#define CHECK_STATUS(call, want)                                                           \
-   do {                                                                                    \
-      ferret_error_t err_ = {{0}, {0}};                                                    \
-      ferret_error_t *error = &err_;                                                       \
-      ferret_status_t got_ = (call);                                                       \
-      if (got_ != (want)) {                                                                \
-         fprintf(stderr, "%s:%d: %s returned %d, want %d: %s [%s]\n", __FILE__, __LINE__, \
-                 #call, (int) got_, (int) (want), err_.message, err_.native_code);        \
-         pgtest_failures++;                                                                \
-      }                                                                                    \
+#define CHECK_STATUS(call, want)                                                                   \
+   do {                                                                                            \
+      ferret_error_t err_ = {{0}, {0}};                                                            \
+      ferret_error_t *error = &err_;                                                               \
+      ferret_status_t got_ = (call);                                                               \
+      if (got_ != (want)) {                                                                        \
+         fprintf(stderr, "%s:%d: %s returned %d, want %d: %s [%s]\n", __FILE__, __LINE__, #call,   \
+                 (int) got_, (int) (want), err_.message, err_.native_code);                        \
+         pgtest_failures++;                                                                        \
+      }                                                                                            \
    } while (0)
 
 static void

@@ -134,8 +134,7 @@ test_config(void)
 {
    ferret_backend_t *b = NULL;
 
-   CHECK_STATUS(pgtest_open(D, "host='unterminated", prefix, &b, error),
-                FERRET_ERR_INVALID_NAME);
+   CHECK_STATUS(pgtest_open(D, "host='unterminated", prefix, &b, error), FERRET_ERR_INVALID_NAME);
    CHECK_STATUS(pgtest_open(D, conninfo, "Bad-Prefix", &b, error), FERRET_ERR_INVALID_NAME);
    CHECK_STATUS(pgtest_open(D, conninfo, "pg_x", &b, error), FERRET_ERR_INVALID_NAME);
    CHECK_STATUS(pgtest_open(D, "host=127.0.0.1 port=1 connect_timeout=2", prefix, &b, error),
@@ -154,8 +153,9 @@ test_catalog(ferret_session_t *s, ferret_session_t *s2)
    char longname[200];
    memset(longname, 'x', sizeof longname - 1);
    longname[sizeof longname - 1] = '\0';
-   const char *names[] = {"Foo", "foo", "FOO", "with space", "q\"uote's", "ünïcödé ☃", longname,
-                          "system.profile2", "a.b.c"};
+   const char *names[] = {"Foo",       "foo",       "FOO",    "with space",
+                          "q\"uote's", "ünïcödé ☃", longname, "system.profile2",
+                          "a.b.c"};
    const uint8_t options[] = {5, 0, 0, 0, 0};
    names_t got = {0};
    blob_t blob = {0};
@@ -279,8 +279,7 @@ test_insert(ferret_session_t *s)
    CHECK_STATUS(insert_range(s, "ins_db", "big", 0, 25000, &inserted, error), FERRET_OK);
    CHECK(inserted == 25000);
    CHECK_STATUS(insert_range(s, "ins_db", "big", 25000, 45000, &inserted, error), FERRET_OK);
-   CHECK_STATUS(insert_range(s, "ins_db", "big", 45000, 60000, &inserted, error),
-                FERRET_OK);
+   CHECK_STATUS(insert_range(s, "ins_db", "big", 45000, 60000, &inserted, error), FERRET_OK);
    /* A duplicate deep in the second chunk of a batch. */
    CHECK_STATUS(insert_range(s, "ins_db", "big", 60000 - 5000 - 12345, 70000, &inserted, error),
                 FERRET_ERR_DUPLICATE_KEY);
@@ -317,17 +316,16 @@ test_replace_delete(ferret_session_t *s)
    CHECK(!ok);
    CHECK_STATUS(M->delete_one(s, &ns, a.key, a.key_len, a.bson, a.len, &ok, error), FERRET_OK);
    CHECK(!ok);
-   CHECK_STATUS(M->delete_one(s, &ns, a.key, a.key_len, a2.bson, a2.len, &ok, error),
-                FERRET_OK);
+   CHECK_STATUS(M->delete_one(s, &ns, a.key, a.key_len, a2.bson, a2.len, &ok, error), FERRET_OK);
    CHECK(ok);
    CHECK_STATUS(M->insert(s, &ns, &fa, 1, &inserted, error), FERRET_OK);
    CHECK_STATUS(M->delete_one(s, &ns, a.key, a.key_len, NULL, 0, &ok, error), FERRET_OK);
    CHECK(ok);
    CHECK_STATUS(M->delete_one(s, &ns, a.key, a.key_len, NULL, 0, &ok, error), FERRET_OK);
    CHECK(!ok);
-   CHECK_STATUS(M->delete_one(s, &(ferret_ns_t){"rd_db", "missing"}, a.key, a.key_len, NULL, 0,
-                              &ok, error),
-                FERRET_OK);
+   CHECK_STATUS(
+      M->delete_one(s, &(ferret_ns_t){"rd_db", "missing"}, a.key, a.key_len, NULL, 0, &ok, error),
+      FERRET_OK);
    CHECK(!ok);
    CHECK_STATUS(M->drop_database(s, "rd_db", error), FERRET_OK);
 }
@@ -355,7 +353,8 @@ test_query(ferret_session_t *s)
    /* Another term is not; skip/limit then stay with the core. */
    ferret_term_t two[2] = {other, id_term};
    two[1].applied = false;
-   ferret_query_t q2 = {.struct_size = sizeof q2, .terms = two, .term_count = 2, .skip = 1, .limit = 1};
+   ferret_query_t q2 = {
+      .struct_size = sizeof q2, .terms = two, .term_count = 2, .skip = 1, .limit = 1};
    CHECK(run_query(s, "q_db", "c", &q2, ids, 3000) == 1);
    CHECK(!two[0].applied && two[1].applied && !q2.skip_limit_applied);
    /* Natural order, both ways, across many batches. */
@@ -367,15 +366,16 @@ test_query(ferret_session_t *s)
       ordered = ordered && ids[i] == ids[i - 1] - 1;
    }
    CHECK(ordered);
-   ferret_query_t q4 = {.struct_size = sizeof q4, .sort = &by_v, .sort_count = 1, .skip = 3, .limit = 2};
+   ferret_query_t q4 = {
+      .struct_size = sizeof q4, .sort = &by_v, .sort_count = 1, .skip = 3, .limit = 2};
    CHECK(run_query(s, "q_db", "c", &q4, ids, 3000) == 2500);
    CHECK(!q4.sort_applied && !q4.skip_limit_applied);
    /* skip and limit, with and without a natural sort. */
    ferret_query_t q5 = {.struct_size = sizeof q5, .skip = 1000, .limit = 1200};
    CHECK(run_query(s, "q_db", "c", &q5, ids, 3000) == 1200);
    CHECK(q5.skip_limit_applied && ids[0] == 1000 && ids[1199] == 2199);
-   ferret_query_t q6 = {.struct_size = sizeof q6, .sort = &natural_desc, .sort_count = 1, .skip = 2400,
-                        .limit = 500};
+   ferret_query_t q6 = {
+      .struct_size = sizeof q6, .sort = &natural_desc, .sort_count = 1, .skip = 2400, .limit = 500};
    CHECK(run_query(s, "q_db", "c", &q6, ids, 3000) == 100);
    CHECK(ids[0] == 99 && ids[99] == 0);
    ferret_query_t q7 = {.struct_size = sizeof q7, .skip = 5000};
@@ -426,8 +426,7 @@ test_query(ferret_session_t *s)
          pgtest_make(&old, step / 2, "value");
          pgtest_make(&new, step / 2, "value updated while a cursor is open");
          ferret_doc_t fnew = pgtest_fdoc(&new);
-         CHECK_STATUS(M->replace(s, &ns, old.bson, old.len, &fnew, &replaced, error),
-                      FERRET_OK);
+         CHECK_STATUS(M->replace(s, &ns, old.bson, old.len, &fnew, &replaced, error), FERRET_OK);
          CHECK(replaced);
       }
    }
@@ -506,8 +505,7 @@ test_transactions(ferret_session_t *s, ferret_session_t *s2)
    CHECK_STATUS(insert_range(s, "tx_db", "c", 4, 10, &inserted, error), FERRET_OK);
    CHECK_STATUS(insert_range(s, "tx_db", "c", 10, 12, &inserted, error), FERRET_OK);
    CHECK_STATUS(insert_range(s, "tx_db", "c", 12, 15, &inserted, error), FERRET_OK);
-   CHECK_STATUS(insert_range(s, "tx_db", "c", 13, 16, &inserted, error),
-                FERRET_ERR_DUPLICATE_KEY);
+   CHECK_STATUS(insert_range(s, "tx_db", "c", 13, 16, &inserted, error), FERRET_ERR_DUPLICATE_KEY);
    CHECK(inserted == 0);
    CHECK_STATUS(insert_range(s, "tx_db", "new", 0, 2, &inserted, error), FERRET_OK);
    CHECK(count_all(s2, "tx_db", "new") == 0);

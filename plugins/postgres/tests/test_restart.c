@@ -27,7 +27,7 @@ typedef struct writer {
    atomic_bool stop;
    atomic_int ok_after_failure; /* successful calls since the last failure */
    atomic_int failures;
-   int other_failures;        /* statuses other than UNAVAILABLE */
+   int other_failures; /* statuses other than UNAVAILABLE */
    char message[FERRET_ERROR_MESSAGE_SIZE];
    uint8_t *acked; /* owned; acked[id] = 1 once an insert covering id returned it inserted */
    int next_id;
@@ -225,8 +225,7 @@ round_trip(const char *script, const char *dir, const char *mode, ferret_backend
    int lost = 0;
    int acked = 0;
    memset(seen, 0, sizeof seen);
-   CHECK_STATUS(M->query(reader, &(ferret_ns_t){"restart_db", "w"}, &all, &wc, error),
-                FERRET_OK);
+   CHECK_STATUS(M->query(reader, &(ferret_ns_t){"restart_db", "w"}, &all, &wc, error), FERRET_OK);
    for (;;) {
       ferret_error_t err = {{0}, {0}};
       if (wc == NULL || M->cursor_next(wc, &bson, &len, &err) != FERRET_OK || bson == NULL) {
@@ -243,8 +242,7 @@ round_trip(const char *script, const char *dir, const char *mode, ferret_backend
       acked += w.acked[i];
       lost += w.acked[i] && !seen[i];
    }
-   fprintf(stderr, "round %d: %d acknowledged, %d lost, %d duplicated\n", round, acked, lost,
-           dups);
+   fprintf(stderr, "round %d: %d acknowledged, %d lost, %d duplicated\n", round, acked, lost, dups);
    CHECK(acked > 0);
    CHECK(lost == 0);
    CHECK(dups == 0);
@@ -252,8 +250,7 @@ round_trip(const char *script, const char *dir, const char *mode, ferret_backend
    ferret_query_t tq = {.struct_size = sizeof tq};
    ferret_cursor_t *tc = NULL;
    CHECK_STATUS(M->query(reader, &txns, &tq, &tc, error), FERRET_OK);
-   while (tc != NULL && M->cursor_next(tc, &bson, &len, &(ferret_error_t){{0}, {0}}) ==
-                           FERRET_OK &&
+   while (tc != NULL && M->cursor_next(tc, &bson, &len, &(ferret_error_t){{0}, {0}}) == FERRET_OK &&
           bson != NULL) {
       txn_rows++;
       CHECK(pgtest_id(bson) == round * 1000 + 4);

@@ -53,7 +53,7 @@ struct ferret_cursor {
 
 /* Names copied out under the lock: count NUL-terminated strings, one after the other. */
 typedef struct names {
-   char *buf; /* owned */
+   char *buf;   /* owned */
    size_t used; /* bytes of buf in use */
    size_t count;
 } names_t;
@@ -73,8 +73,8 @@ static void sk_session_close(ferret_session_t *session);
 
 /* ---- catalog ---- */
 
-static ferret_status_t sk_list_databases(ferret_session_t *session, ferret_name_fn fn,
-                                         void *ctx, ferret_error_t *error);
+static ferret_status_t sk_list_databases(ferret_session_t *session, ferret_name_fn fn, void *ctx,
+                                         ferret_error_t *error);
 static ferret_status_t sk_drop_database(ferret_session_t *session, const char *db,
                                         ferret_error_t *error);
 static ferret_status_t sk_list_collections(ferret_session_t *session, const ferret_ns_t *ns,
@@ -90,8 +90,7 @@ static ferret_status_t sk_rename_collection(ferret_session_t *session, const fer
 static ferret_status_t sk_stats(ferret_session_t *session, const ferret_ns_t *ns,
                                 ferret_stats_t *out, ferret_error_t *error);
 static ferret_status_t sk_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
-                                             void (*fn)(void *ctx, const uint8_t *bson,
-                                                        size_t len),
+                                             void (*fn)(void *ctx, const uint8_t *bson, size_t len),
                                              void *ctx, ferret_error_t *error);
 
 /* ---- documents ---- */
@@ -112,14 +111,13 @@ static ferret_status_t sk_delete_one(ferret_session_t *session, const ferret_ns_
 static ferret_status_t sk_query(ferret_session_t *session, const ferret_ns_t *ns,
                                 ferret_query_t *query, ferret_cursor_t **out,
                                 ferret_error_t *error);
-static ferret_status_t sk_cursor_next(ferret_cursor_t *cursor, const uint8_t **bson,
-                                      size_t *len, ferret_error_t *error);
+static ferret_status_t sk_cursor_next(ferret_cursor_t *cursor, const uint8_t **bson, size_t *len,
+                                      ferret_error_t *error);
 static void sk_cursor_close(ferret_cursor_t *cursor);
 
 /* ---- helpers ---- */
 
-static ferret_status_t fail(ferret_error_t *error, ferret_status_t status, const char *format,
-                            ...)
+static ferret_status_t fail(ferret_error_t *error, ferret_status_t status, const char *format, ...)
 #if defined(__GNUC__)
    __attribute__((format(printf, 3, 4)))
 #endif
@@ -162,8 +160,8 @@ static const ferret_backend_methods_t methods = {
 
 static const ferret_backend_descriptor_t descriptor = FERRET_BACKEND_DESCRIPTOR_INIT(
    SK_NAME, SK_VERSION,
-   FERRET_CAP_FILTER_PUSHDOWN | FERRET_CAP_SORT_PUSHDOWN | FERRET_CAP_LIMIT_PUSHDOWN,
-   config_keys, &methods);
+   FERRET_CAP_FILTER_PUSHDOWN | FERRET_CAP_SORT_PUSHDOWN | FERRET_CAP_LIMIT_PUSHDOWN, config_keys,
+   &methods);
 
 /*
  * The one exported symbol. It must not fail and must do no work: the core checks the
@@ -277,8 +275,7 @@ sk_session_close(ferret_session_t *session)
 /* ---- catalog ---- */
 
 static ferret_status_t
-sk_list_databases(ferret_session_t *session, ferret_name_fn fn, void *ctx,
-                  ferret_error_t *error)
+sk_list_databases(ferret_session_t *session, ferret_name_fn fn, void *ctx, ferret_error_t *error)
 {
    ferret_backend_t *backend = session->backend;
    names_t names = {NULL, 0, 0};
@@ -310,8 +307,8 @@ sk_drop_database(ferret_session_t *session, const char *db, ferret_error_t *erro
 }
 
 static ferret_status_t
-sk_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferret_name_fn fn,
-                    void *ctx, ferret_error_t *error)
+sk_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferret_name_fn fn, void *ctx,
+                    ferret_error_t *error)
 {
    ferret_backend_t *backend = session->backend;
    names_t names = {NULL, 0, 0};
@@ -360,8 +357,8 @@ sk_drop_collection(ferret_session_t *session, const ferret_ns_t *ns, ferret_erro
    pthread_mutex_lock(&backend->lock);
    /* Cursors on it keep their documents: they hold references. */
    if (!store_coll_drop(&backend->store, ns)) {
-      status = fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "collection not found: '%s.%s'",
-                    ns->db, ns->collection);
+      status = fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "collection not found: '%s.%s'", ns->db,
+                    ns->collection);
    }
    pthread_mutex_unlock(&backend->lock);
    return status;
@@ -382,8 +379,8 @@ sk_rename_collection(ferret_session_t *session, const ferret_ns_t *from, const f
    } else if (same || (!drop_target && store_coll_find(&backend->store, to))) {
       /* The core refuses a rename onto itself; the check keeps the store from dropping the
        * source as the target if it ever came here. */
-      status = fail(error, FERRET_ERR_NAMESPACE_EXISTS, "target collection exists: '%s.%s'",
-                    to->db, to->collection);
+      status = fail(error, FERRET_ERR_NAMESPACE_EXISTS, "target collection exists: '%s.%s'", to->db,
+                    to->collection);
    } else if (!store_coll_rename(&backend->store, from, to)) {
       status = out_of_memory(error);
    }
@@ -439,8 +436,8 @@ sk_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
    pthread_mutex_lock(&backend->lock);
    coll = store_coll_find(&backend->store, ns);
    if (!coll) {
-      status = fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "collection not found: '%s.%s'",
-                    ns->db, ns->collection);
+      status = fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "collection not found: '%s.%s'", ns->db,
+                    ns->collection);
    } else if (coll->options) {
       copy = malloc(coll->options_len ? coll->options_len : 1);
       if (copy) {
@@ -463,8 +460,8 @@ sk_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
 /* ---- documents ---- */
 
 static ferret_status_t
-sk_insert(ferret_session_t *session, const ferret_ns_t *ns, const ferret_doc_t *docs,
-          size_t count, size_t *inserted, ferret_error_t *error)
+sk_insert(ferret_session_t *session, const ferret_ns_t *ns, const ferret_doc_t *docs, size_t count,
+          size_t *inserted, ferret_error_t *error)
 {
    ferret_backend_t *backend = session->backend;
    store_coll_t *coll;
@@ -657,8 +654,7 @@ done:
 }
 
 static ferret_status_t
-sk_cursor_next(ferret_cursor_t *cursor, const uint8_t **bson, size_t *len,
-               ferret_error_t *error)
+sk_cursor_next(ferret_cursor_t *cursor, const uint8_t **bson, size_t *len, ferret_error_t *error)
 {
    (void) error;
    /* No lock: the cursor's references keep these bytes alive and nothing changes them. The

@@ -113,8 +113,7 @@ store_coll_find(const store_t *store, const ferret_ns_t *ns)
 }
 
 store_coll_t *
-store_coll_create(store_t *store, const ferret_ns_t *ns, const uint8_t *options,
-                  size_t options_len)
+store_coll_create(store_t *store, const ferret_ns_t *ns, const uint8_t *options, size_t options_len)
 {
    store_db_t *db = store_db_find(store, ns->db);
    store_db_t *new_db = NULL; /* owned until linked into the store */

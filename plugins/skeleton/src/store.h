@@ -27,7 +27,7 @@
  * cursor is closed.
  */
 typedef struct store_doc {
-   size_t refs; /* guarded by the caller's lock */
+   size_t refs;           /* guarded by the caller's lock */
    const uint8_t *id_key; /* points into bytes[]; the core's canonical _id key */
    size_t id_key_len;
    const uint8_t *bson; /* points into bytes[] */
@@ -52,8 +52,8 @@ typedef struct store_coll {
    store_entry_t *first; /* the oldest document: $natural order starts here */
    store_entry_t *last;
    size_t count;
-   int64_t data_size; /* bytes of BSON */
-   int64_t key_size;  /* bytes of _id keys */
+   int64_t data_size;       /* bytes of BSON */
+   int64_t key_size;        /* bytes of _id keys */
    struct store_coll *next; /* the next collection of the same database */
 } store_coll_t;
 

@@ -131,8 +131,7 @@ catalog_create_locked(session_db_t *entry, const char *collection, const uint8_t
    snprintf(table, SQ_TABLE_NAME_SIZE, "c_%lld",
             (long long) sqlite3_last_insert_rowid(entry->main));
 
-   status = session_prepare(entry,
-                            "UPDATE _ferret_collections SET table_name = ?1 WHERE name = ?2",
+   status = session_prepare(entry, "UPDATE _ferret_collections SET table_name = ?1 WHERE name = ?2",
                             &stmt, error);
    if (status != FERRET_OK) {
       return status;
@@ -209,7 +208,7 @@ catalog_drop_database(ferret_session_t *session, const char *db, ferret_error_t 
 {
    session_db_t *entry = NULL;
    sqlite3_stmt *stmt;
-   char (*tables)[SQ_TABLE_NAME_SIZE] = NULL;
+   char(*tables)[SQ_TABLE_NAME_SIZE] = NULL;
    size_t count = 0, capacity = 0;
    bool writing = false;
    ferret_status_t status;
@@ -299,8 +298,8 @@ catalog_list_collections(ferret_session_t *session, const ferret_ns_t *ns, ferre
    if (status != FERRET_OK) {
       goto done;
    }
-   status = session_prepare(entry, "SELECT name FROM _ferret_collections ORDER BY name", &stmt,
-                            error);
+   status =
+      session_prepare(entry, "SELECT name FROM _ferret_collections ORDER BY name", &stmt, error);
    if (status != FERRET_OK) {
       goto done;
    }
@@ -321,8 +320,8 @@ done:
 }
 
 ferret_status_t
-catalog_create_collection(ferret_session_t *session, const ferret_ns_t *ns,
-                          const uint8_t *options, size_t options_len, ferret_error_t *error)
+catalog_create_collection(ferret_session_t *session, const ferret_ns_t *ns, const uint8_t *options,
+                          size_t options_len, ferret_error_t *error)
 {
    session_db_t *entry = NULL;
    char table[SQ_TABLE_NAME_SIZE];
@@ -406,8 +405,8 @@ done:
 }
 
 ferret_status_t
-catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
-                          const ferret_ns_t *to, bool drop_target, ferret_error_t *error)
+catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from, const ferret_ns_t *to,
+                          bool drop_target, ferret_error_t *error)
 {
    session_db_t *entry = NULL;
    char table[SQ_TABLE_NAME_SIZE];
@@ -421,8 +420,7 @@ catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
       return rename_across(session, from, to, drop_target, error);
    }
    if (strcmp(from->collection, to->collection) == 0) {
-      return session_fail(error, FERRET_ERR_INVALID_NAME,
-                          "cannot rename a collection to itself");
+      return session_fail(error, FERRET_ERR_INVALID_NAME, "cannot rename a collection to itself");
    }
    if (!to->collection[0]) {
       return session_fail(error, FERRET_ERR_INVALID_NAME, "empty collection name");
@@ -432,7 +430,8 @@ catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
       goto done;
    }
    if (!entry) {
-      status = session_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "source namespace does not exist");
+      status =
+         session_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "source namespace does not exist");
       goto done;
    }
    status = session_write_begin(session, entry, error);
@@ -445,7 +444,8 @@ catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
       goto done;
    }
    if (!table[0]) {
-      status = session_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "source namespace does not exist");
+      status =
+         session_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "source namespace does not exist");
       goto done;
    }
    status = catalog_lookup_main(entry, to->collection, target, error);
@@ -581,8 +581,8 @@ catalog_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
    if (status != FERRET_OK) {
       goto done;
    }
-   status = session_prepare(entry, "SELECT options FROM _ferret_collections WHERE name = ?1",
-                            &stmt, error);
+   status = session_prepare(entry, "SELECT options FROM _ferret_collections WHERE name = ?1", &stmt,
+                            error);
    if (status != FERRET_OK) {
       goto done;
    }
@@ -620,8 +620,7 @@ drop_table_locked(session_db_t *entry, const char *collection, const char *table
    if (status != FERRET_OK) {
       return status;
    }
-   status = session_prepare(entry, "DELETE FROM _ferret_collections WHERE name = ?1", &stmt,
-                            error);
+   status = session_prepare(entry, "DELETE FROM _ferret_collections WHERE name = ?1", &stmt, error);
    if (status != FERRET_OK) {
       return status;
    }
@@ -662,7 +661,8 @@ rename_across(ferret_session_t *session, const ferret_ns_t *from, const ferret_n
       goto done;
    }
    if (!src) {
-      status = session_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "source namespace does not exist");
+      status =
+         session_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "source namespace does not exist");
       goto done;
    }
    status = session_db_get(session, to->db, true, &dst, error);
@@ -687,7 +687,8 @@ rename_across(ferret_session_t *session, const ferret_ns_t *from, const ferret_n
       goto done;
    }
    if (!table[0]) {
-      status = session_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "source namespace does not exist");
+      status =
+         session_fail(error, FERRET_ERR_NAMESPACE_NOT_FOUND, "source namespace does not exist");
       goto done;
    }
    status = catalog_lookup_main(dst, to->collection, target, error);
@@ -706,8 +707,8 @@ rename_across(ferret_session_t *session, const ferret_ns_t *from, const ferret_n
    }
 
    /* The collection keeps its create options. */
-   status = session_prepare(src, "SELECT options FROM _ferret_collections WHERE name = ?1",
-                            &stmt, error);
+   status =
+      session_prepare(src, "SELECT options FROM _ferret_collections WHERE name = ?1", &stmt, error);
    if (status != FERRET_OK) {
       goto done;
    }
@@ -726,8 +727,8 @@ rename_across(ferret_session_t *session, const ferret_ns_t *from, const ferret_n
       status = session_error(src->main, rc, "cannot read the catalog", error);
       goto done;
    }
-   status = catalog_create_locked(dst, to->collection, has_options ? options : NULL,
-                                  options_len, target, error);
+   status = catalog_create_locked(dst, to->collection, has_options ? options : NULL, options_len,
+                                  target, error);
    if (status != FERRET_OK) {
       goto done;
    }
@@ -827,8 +828,8 @@ dbstat_size(session_db_t *entry, const char *name)
    sqlite3_stmt *stmt;
    int64_t size = -1;
 
-   if (session_prepare(entry, "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?1",
-                       &stmt, NULL) != FERRET_OK) {
+   if (session_prepare(entry, "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?1", &stmt,
+                       NULL) != FERRET_OK) {
       return -1;
    }
    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);

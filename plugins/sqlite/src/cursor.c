@@ -18,15 +18,15 @@ struct ferret_cursor {
                                * empty cursor */
    sqlite3 *conn;             /* reader->conn, or entry->main (borrowed) */
    session_reader_t *reader;  /* owned until given back; NULL on entry->main */
-   sqlite3_stmt *stmt; /* NULL for an empty cursor; on a reader, borrowed from its statement
-                        * cache (reset when done), else owned */
-   bool stepped;       /* a row was returned */
+   sqlite3_stmt *stmt;        /* NULL for an empty cursor; on a reader, borrowed from its statement
+                               * cache (reset when done), else owned */
+   bool stepped;              /* a row was returned */
 };
 
 /* The SQL for one query, built once and used by query() and explain(). */
 typedef struct plan {
-   char *sql;                          /* owned */
-   const ferret_term_t **id_terms;     /* owned array of borrowed terms, bound in order */
+   char *sql;                      /* owned */
+   const ferret_term_t **id_terms; /* owned array of borrowed terms, bound in order */
    size_t id_term_count;
 } plan_t;
 
@@ -88,8 +88,8 @@ cursor_query(ferret_session_t *session, const ferret_ns_t *ns, ferret_query_t *q
       /* The reader serves only this cursor, so its cached statement is this cursor's alone
        * until release_source() resets it. */
       rc = SQLITE_OK;
-      status = session_prepare_on(&cursor->reader->stmts, cursor->conn, plan.sql, &cursor->stmt,
-                                  error);
+      status =
+         session_prepare_on(&cursor->reader->stmts, cursor->conn, plan.sql, &cursor->stmt, error);
       if (status != FERRET_OK) {
          rc = sqlite3_errcode(cursor->conn);
          if (!strstr(sqlite3_errmsg(cursor->conn), "no such table")) {
@@ -143,9 +143,8 @@ cursor_next(ferret_cursor_t *cursor, const uint8_t **bson, size_t *len, ferret_e
       *len = (size_t) sqlite3_column_bytes(cursor->stmt, 0);
       return FERRET_OK;
    }
-   if (rc == SQLITE_DONE ||
-       (!cursor->stepped && (rc & 0xff) == SQLITE_ERROR &&
-        strstr(sqlite3_errmsg(cursor->conn), "no such table"))) {
+   if (rc == SQLITE_DONE || (!cursor->stepped && (rc & 0xff) == SQLITE_ERROR &&
+                             strstr(sqlite3_errmsg(cursor->conn), "no such table"))) {
       /* A cached statement re-prepares itself after a schema change; failing for a missing
        * table, it saw a drop that committed after the catalog lookup: as if the query ran
        * just after it, the cursor is empty (what a fresh prepare in cursor_query() does). */
@@ -325,8 +324,8 @@ plan_build(const char *table, ferret_query_t *query, plan_t *plan, ferret_error_
    }
    len = (size_t) snprintf(sql, size, "SELECT doc FROM \"%s\"", table);
    for (size_t i = 0; i < plan->id_term_count; i++) {
-      len += (size_t) snprintf(sql + len, size - len, "%s id_key = ?%zu", i ? " AND" : " WHERE",
-                               i + 1);
+      len +=
+         (size_t) snprintf(sql + len, size - len, "%s id_key = ?%zu", i ? " AND" : " WHERE", i + 1);
    }
    if (query->sort_applied) {
       len += (size_t) snprintf(sql + len, size - len, " ORDER BY rowid %s",

@@ -78,10 +78,9 @@ registry_open(ferret_backend_t *backend, const char *db, bool create, sqlite3 **
 
    /* NOMUTEX: the core serializes calls on a session, and a connection belongs to one
     * session; SQLite's multi-thread mode allows it to move between threads. */
-   rc = sqlite3_open_v2(path, &conn,
-                        SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
-                           SQLITE_OPEN_NOMUTEX,
-                        NULL);
+   rc = sqlite3_open_v2(
+      path, &conn, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
+      NULL);
    if (rc != SQLITE_OK) {
       status = session_error(conn, rc, "cannot open database file", error);
       goto done;

@@ -28,8 +28,7 @@ static ferret_status_t commit_main(ferret_session_t *session, session_db_t *entr
 static void sleep_ms(int ms);
 static void stmts_clear(session_stmts_t *stmts);
 static void stmts_forget(session_stmts_t *stmts, const char *table);
-static void reader_close(ferret_session_t *session, session_db_t *entry,
-                         session_reader_t *reader);
+static void reader_close(ferret_session_t *session, session_db_t *entry, session_reader_t *reader);
 
 ferret_status_t
 session_open(ferret_backend_t *backend, ferret_session_t **out, ferret_error_t *error)

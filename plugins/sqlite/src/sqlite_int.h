@@ -48,9 +48,9 @@ struct ferret_backend {
 };
 
 typedef struct session_stmt {
-   char *sql;           /* owned */
-   sqlite3_stmt *stmt;  /* owned; always reset when not in use */
-   uint64_t used;       /* the session clock when last used, for eviction */
+   char *sql;          /* owned */
+   sqlite3_stmt *stmt; /* owned; always reset when not in use */
+   uint64_t used;      /* the session clock when last used, for eviction */
 } session_stmt_t;
 
 /* Statements kept prepared on one connection, least recently used evicted. */
@@ -77,17 +77,17 @@ typedef struct session_name {
 /* A database file as one session sees it. */
 typedef struct session_db {
    ferret_session_t *session; /* borrowed; owns the entry */
-   char *name;    /* owned; the MongoDB database name */
-   sqlite3 *main; /* owned (through the registry); writes, catalog reads, cursors inside a
-                   * transaction */
-   session_stmts_t stmts;                       /* on main */
+   char *name;                /* owned; the MongoDB database name */
+   sqlite3 *main;         /* owned (through the registry); writes, catalog reads, cursors inside a
+                           * transaction */
+   session_stmts_t stmts; /* on main */
    session_name_t names[SQ_NAME_CACHE];
    uint64_t names_clock;
    session_reader_t *idle[SQ_MAX_IDLE_READERS]; /* owned; readers waiting for the next cursor */
    size_t idle_count;
    int cursors;   /* open cursors using this entry; such an entry is never evicted */
    bool in_txn;   /* main holds the session transaction's BEGIN IMMEDIATE */
-   uint64_t used;       /* session clock when last used */
+   uint64_t used; /* session clock when last used */
 } session_db_t;
 
 struct ferret_session {
@@ -95,7 +95,7 @@ struct ferret_session {
    session_db_t **dbs;        /* owned, and each entry */
    size_t db_count;
    size_t db_capacity;
-   bool txn; /* begin() was called and neither commit() nor abort() yet */
+   bool txn;      /* begin() was called and neither commit() nor abort() yet */
    bool ddl_held; /* this session counts in backend->ddl_active (session_ddl_enter()) */
    uint64_t clock;
 };
@@ -113,8 +113,8 @@ bool names_decode_db(const char *file_name, char *out, size_t out_size);
 /* Opens a connection to db's file, creating it when create is true. *out is NULL (and the
  * status OK) when the file does not exist and create is false. The connection is in WAL mode
  * with the configured synchronous level, busy timeout and catalog table. */
-ferret_status_t registry_open(ferret_backend_t *backend, const char *db, bool create,
-                              sqlite3 **out, ferret_error_t *error);
+ferret_status_t registry_open(ferret_backend_t *backend, const char *db, bool create, sqlite3 **out,
+                              ferret_error_t *error);
 /* Closes a connection from registry_open(); every statement on it must be finalized. The last
  * connection of a dropped database that holds no collection unlinks the file. */
 void registry_close(ferret_backend_t *backend, const char *db, sqlite3 *conn);
@@ -161,8 +161,8 @@ void session_forget_table(session_db_t *entry, const char *table);
  * session is inside a transaction, which reads its own snapshot). The tag is taken before
  * the catalog read, so a change committed after it invalidates what that read returned.
  */
-bool session_name_find(session_db_t *entry, const char *collection,
-                       char table[SQ_TABLE_NAME_SIZE], uint64_t *tag);
+bool session_name_find(session_db_t *entry, const char *collection, char table[SQ_TABLE_NAME_SIZE],
+                       uint64_t *tag);
 void session_name_store(session_db_t *entry, const char *collection, const char *table,
                         uint64_t tag);
 /* Called before any catalog change (create, drop, rename): until session_ddl_settle(), every
@@ -187,14 +187,13 @@ ferret_status_t session_read_begin(ferret_session_t *session, session_db_t *entr
 /* A connection for a cursor outside a transaction; give it back with session_reader_put(). */
 ferret_status_t session_reader_get(ferret_session_t *session, session_db_t *entry,
                                    session_reader_t **out, ferret_error_t *error);
-void session_reader_put(ferret_session_t *session, session_db_t *entry,
-                        session_reader_t *reader);
+void session_reader_put(ferret_session_t *session, session_db_t *entry, session_reader_t *reader);
 
 /* Fills *error from SQLite's state and returns the matching status. what says what failed. */
 ferret_status_t session_error(sqlite3 *conn, int rc, const char *what, ferret_error_t *error);
 /* Sets a message and returns status. */
-ferret_status_t session_fail(ferret_error_t *error, ferret_status_t status, const char *format,
-                             ...) __attribute__((format(printf, 3, 4)));
+ferret_status_t session_fail(ferret_error_t *error, ferret_status_t status, const char *format, ...)
+   __attribute__((format(printf, 3, 4)));
 /* Runs SQL without results. */
 ferret_status_t session_exec(sqlite3 *conn, const char *sql, ferret_error_t *error);
 
@@ -230,11 +229,10 @@ ferret_status_t catalog_drop_collection(ferret_session_t *session, const ferret_
 ferret_status_t catalog_rename_collection(ferret_session_t *session, const ferret_ns_t *from,
                                           const ferret_ns_t *to, bool drop_target,
                                           ferret_error_t *error);
-ferret_status_t catalog_stats(ferret_session_t *session, const ferret_ns_t *ns,
-                              ferret_stats_t *out, ferret_error_t *error);
+ferret_status_t catalog_stats(ferret_session_t *session, const ferret_ns_t *ns, ferret_stats_t *out,
+                              ferret_error_t *error);
 ferret_status_t catalog_collection_options(ferret_session_t *session, const ferret_ns_t *ns,
-                                           void (*fn)(void *ctx, const uint8_t *bson,
-                                                      size_t len),
+                                           void (*fn)(void *ctx, const uint8_t *bson, size_t len),
                                            void *ctx, ferret_error_t *error);
 
 /* ---- docs.c: writes ---- */
@@ -243,24 +241,22 @@ ferret_status_t docs_insert(ferret_session_t *session, const ferret_ns_t *ns,
                             const ferret_doc_t *docs, size_t count, size_t *inserted,
                             ferret_error_t *error);
 ferret_status_t docs_replace(ferret_session_t *session, const ferret_ns_t *ns,
-                             const uint8_t *expected, size_t expected_len,
-                             const ferret_doc_t *doc, bool *replaced, ferret_error_t *error);
+                             const uint8_t *expected, size_t expected_len, const ferret_doc_t *doc,
+                             bool *replaced, ferret_error_t *error);
 ferret_status_t docs_delete_one(ferret_session_t *session, const ferret_ns_t *ns,
-                                const uint8_t *id_key, size_t id_key_len,
-                                const uint8_t *expected, size_t expected_len, bool *deleted,
-                                ferret_error_t *error);
+                                const uint8_t *id_key, size_t id_key_len, const uint8_t *expected,
+                                size_t expected_len, bool *deleted, ferret_error_t *error);
 
 /* ---- cursor.c: reads ---- */
 
 ferret_status_t cursor_query(ferret_session_t *session, const ferret_ns_t *ns,
-                             ferret_query_t *query, ferret_cursor_t **out,
-                             ferret_error_t *error);
+                             ferret_query_t *query, ferret_cursor_t **out, ferret_error_t *error);
 ferret_status_t cursor_next(ferret_cursor_t *cursor, const uint8_t **bson, size_t *len,
                             ferret_error_t *error);
 void cursor_close(ferret_cursor_t *cursor);
 ferret_status_t cursor_explain(ferret_session_t *session, const ferret_ns_t *ns,
                                ferret_query_t *query,
-                               void (*fn)(void *ctx, const uint8_t *bson, size_t len),
-                               void *ctx, ferret_error_t *error);
+                               void (*fn)(void *ctx, const uint8_t *bson, size_t len), void *ctx,
+                               ferret_error_t *error);
 
 #endif /* SQ_SQLITE_INT_H */

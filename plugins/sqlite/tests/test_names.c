@@ -58,9 +58,9 @@ test_decode_rejects(void **state)
    assert_false(names_decode_db("test.sqlite-wal", out, sizeof out));
    assert_false(names_decode_db("test.sqlite-shm", out, sizeof out));
    assert_false(names_decode_db(".sqlite", out, sizeof out));
-   assert_false(names_decode_db("Foo.sqlite", out, sizeof out));   /* raw upper case */
+   assert_false(names_decode_db("Foo.sqlite", out, sizeof out));     /* raw upper case */
    assert_false(names_decode_db("my%2edb.sqlite", out, sizeof out)); /* lower-case hex */
-   assert_false(names_decode_db("%61.sqlite", out, sizeof out));    /* needless escape */
+   assert_false(names_decode_db("%61.sqlite", out, sizeof out));     /* needless escape */
    assert_false(names_decode_db("%00.sqlite", out, sizeof out));
    assert_false(names_decode_db("ab%4.sqlite", out, sizeof out));
    assert_false(names_decode_db("a.b.sqlite", out, sizeof out));

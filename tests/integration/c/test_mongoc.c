@@ -25,8 +25,8 @@
 #define DB_NAME "it_mongoc"
 
 typedef struct {
-   mongoc_client_t *client;         /* owned */
-   mongoc_collection_t *coll;       /* owned */
+   mongoc_client_t *client;   /* owned */
+   mongoc_collection_t *coll; /* owned */
 } fixture_t;
 
 static const char *
@@ -66,8 +66,11 @@ fixture_teardown(void **state)
    return 0;
 }
 
-#define SETUP(name)                                                                          \
-   static int setup_##name(void **state) { return fixture_setup(state, #name); }
+#define SETUP(name)                                                                                \
+   static int setup_##name(void **state)                                                           \
+   {                                                                                               \
+      return fixture_setup(state, #name);                                                          \
+   }
 
 static int64_t
 count(fixture_t *fx, const bson_t *filter)
@@ -103,8 +106,7 @@ test_ping(void **state)
    bson_destroy(cmd);
 
    /* The handshake worked and the driver sees a standalone it can write to. */
-   mongoc_server_description_t *sd =
-      mongoc_client_select_server(fx->client, true, NULL, &error);
+   mongoc_server_description_t *sd = mongoc_client_select_server(fx->client, true, NULL, &error);
    if (sd == NULL) {
       fail_msg("select_server: %s", error.message);
    }
@@ -121,8 +123,8 @@ test_insert_find(void **state)
    bson_t *docs[10];
    bson_t reply;
 
-   bson_t *one = BCON_NEW("_id", BCON_INT32(100), "name", BCON_UTF8("solo"),
-                          "sub", "{", "k", BCON_DOUBLE(1.5), "}");
+   bson_t *one = BCON_NEW("_id", BCON_INT32(100), "name", BCON_UTF8("solo"), "sub", "{", "k",
+                          BCON_DOUBLE(1.5), "}");
    if (!mongoc_collection_insert_one(fx->coll, one, NULL, &reply, &error)) {
       fail_msg("insert_one: %s", error.message);
    }
@@ -135,8 +137,7 @@ test_insert_find(void **state)
    for (int i = 0; i < 10; i++) {
       docs[i] = BCON_NEW("_id", BCON_INT32(i), "g", BCON_INT32(i % 3), "s", BCON_UTF8("x"));
    }
-   if (!mongoc_collection_insert_many(fx->coll, (const bson_t **) docs, 10, NULL, &reply,
-                                      &error)) {
+   if (!mongoc_collection_insert_many(fx->coll, (const bson_t **) docs, 10, NULL, &reply, &error)) {
       fail_msg("insert_many: %s", error.message);
    }
    assert_true(bson_iter_init_find(&it, &reply, "insertedCount"));
@@ -191,8 +192,8 @@ test_update(void **state)
    }
 
    bson_t *sel = BCON_NEW("_id", BCON_INT32(2));
-   bson_t *upd = BCON_NEW("$set", "{", "tag", BCON_UTF8("two"), "}", "$inc", "{", "n",
-                          BCON_INT32(10), "}");
+   bson_t *upd =
+      BCON_NEW("$set", "{", "tag", BCON_UTF8("two"), "}", "$inc", "{", "n", BCON_INT32(10), "}");
    if (!mongoc_collection_update_one(fx->coll, sel, upd, NULL, &reply, &error)) {
       fail_msg("update_one: %s", error.message);
    }
@@ -208,7 +209,7 @@ test_update(void **state)
       fail_msg("update_many: %s", error.message);
    }
    assert_true(bson_iter_init_find(&it, &reply, "matchedCount"));
-   assert_int_equal(bson_iter_as_int64(&it), 4);   /* 3, 4, 5 and 2 (now 12) */
+   assert_int_equal(bson_iter_as_int64(&it), 4); /* 3, 4, 5 and 2 (now 12) */
    bson_destroy(&reply);
    bson_destroy(sel);
    bson_destroy(upd);
@@ -295,8 +296,8 @@ test_getmore(void **state)
    fixture_t *fx = *state;
    bson_error_t error;
    enum { N = 1200 };
-   mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(fx->coll,
-                                                                                     NULL);
+   mongoc_bulk_operation_t *bulk =
+      mongoc_collection_create_bulk_operation_with_opts(fx->coll, NULL);
 
    for (int i = 0; i < N; i++) {
       bson_t *d = BCON_NEW("_id", BCON_INT32(i), "pad", BCON_UTF8("................"));
@@ -425,8 +426,8 @@ test_find_and_modify(void **state)
 
    bson_t *query = BCON_NEW("_id", BCON_INT32(1));
    bson_t *update = BCON_NEW("$inc", "{", "n", BCON_INT32(41), "}");
-   if (!mongoc_collection_find_and_modify(fx->coll, query, NULL, update, NULL, false, false,
-                                          true, &reply, &error)) {
+   if (!mongoc_collection_find_and_modify(fx->coll, query, NULL, update, NULL, false, false, true,
+                                          &reply, &error)) {
       fail_msg("findAndModify: %s", error.message);
    }
    assert_true(bson_iter_init_find(&it, &reply, "value"));
@@ -437,8 +438,8 @@ test_find_and_modify(void **state)
    bson_destroy(&reply);
 
    /* remove: returns the old document and deletes it. */
-   if (!mongoc_collection_find_and_modify(fx->coll, query, NULL, NULL, NULL, true, false,
-                                          false, &reply, &error)) {
+   if (!mongoc_collection_find_and_modify(fx->coll, query, NULL, NULL, NULL, true, false, false,
+                                          &reply, &error)) {
       fail_msg("findAndModify remove: %s", error.message);
    }
    assert_true(bson_iter_init_find(&it, &reply, "value"));

@@ -43,14 +43,16 @@ test_normalize(void **state)
    char *out = NULL;
    (void) state;
    assert_int_equal(normalize("{\"key\": {\"a\": 1, \"b\": -1}}", &out), 0);
-   assert_string_equal(out, "{ \"v\" : 2, \"key\" : { \"a\" : 1, \"b\" : -1 }, \"name\" : \"a_1_b_-1\" }");
+   assert_string_equal(
+      out, "{ \"v\" : 2, \"key\" : { \"a\" : 1, \"b\" : -1 }, \"name\" : \"a_1_b_-1\" }");
    bson_free(out);
    /* Only true options are kept; background and ns are dropped. */
    assert_int_equal(normalize("{\"key\": {\"a.b\": 1.0}, \"unique\": true, \"sparse\": false, "
                               "\"background\": true, \"ns\": \"x.y\"}",
                               &out),
                     0);
-   assert_string_equal(out, "{ \"v\" : 2, \"key\" : { \"a.b\" : 1.0 }, \"name\" : \"a.b_1\", \"unique\" : true }");
+   assert_string_equal(
+      out, "{ \"v\" : 2, \"key\" : { \"a.b\" : 1.0 }, \"name\" : \"a.b_1\", \"unique\" : true }");
    bson_free(out);
    assert_int_equal(normalize("{\"key\": {\"h\": \"hashed\"}, \"name\": \"n\"}", &out), 0);
    bson_free(out);
@@ -77,8 +79,9 @@ test_normalize_errors(void **state)
    assert_int_equal(normalize("{\"key\": {\"a\": 1}, \"weird\": 1}", &out),
                     FE_InvalidIndexSpecificationOption);
    assert_int_equal(normalize("{\"key\": [1]}", &out), FE_TypeMismatch);
-   assert_int_equal(normalize("{\"key\": {\"a\": 1}, \"partialFilterExpression\": {\"$bad\": 1}}", &out),
-                    FE_BadValue);
+   assert_int_equal(
+      normalize("{\"key\": {\"a\": 1}, \"partialFilterExpression\": {\"$bad\": 1}}", &out),
+      FE_BadValue);
    assert_int_equal(normalize("{\"key\": {\"a\": 1, \"b\": 1}, \"expireAfterSeconds\": 5}", &out),
                     FE_CannotCreateIndex);
    assert_null(out);
@@ -140,17 +143,22 @@ test_doc_keys(void **state)
    assert_int_equal(keys_of("{\"key\": {\"t\": 1}}", "{\"t\": []}", k, sizeof k), 0);
    assert_string_equal(k, "{ \"t\" : { \"$undefined\" : true } }");
    /* Dotted paths through arrays of documents; a document without the field gives null. */
-   assert_int_equal(keys_of("{\"key\": {\"a.b\": 1}}", "{\"a\": [{\"b\": 1}, {\"c\": 2}]}", k, sizeof k), 0);
+   assert_int_equal(
+      keys_of("{\"key\": {\"a.b\": 1}}", "{\"a\": [{\"b\": 1}, {\"c\": 2}]}", k, sizeof k), 0);
    assert_string_equal(k, "{ \"a.b\" : 1 }|{ \"a.b\" : null }");
    /* Compound with one array field. */
-   assert_int_equal(keys_of("{\"key\": {\"a\": 1, \"b\": 1}}", "{\"a\": 1, \"b\": [2, 3]}", k, sizeof k), 0);
+   assert_int_equal(
+      keys_of("{\"key\": {\"a\": 1, \"b\": 1}}", "{\"a\": 1, \"b\": [2, 3]}", k, sizeof k), 0);
    assert_string_equal(k, "{ \"a\" : 1, \"b\" : 2 }|{ \"a\" : 1, \"b\" : 3 }");
-   assert_int_equal(keys_of("{\"key\": {\"a\": 1, \"b\": 1}}", "{\"a\": [1, 2], \"b\": [2, 3]}", k, sizeof k),
-                    FE_CannotIndexParallelArrays);
+   assert_int_equal(
+      keys_of("{\"key\": {\"a\": 1, \"b\": 1}}", "{\"a\": [1, 2], \"b\": [2, 3]}", k, sizeof k),
+      FE_CannotIndexParallelArrays);
    /* Sparse skips documents missing every key field, not those with null. */
-   assert_int_equal(keys_of("{\"key\": {\"a\": 1}, \"sparse\": true}", "{\"x\": 1}", k, sizeof k), 0);
+   assert_int_equal(keys_of("{\"key\": {\"a\": 1}, \"sparse\": true}", "{\"x\": 1}", k, sizeof k),
+                    0);
    assert_string_equal(k, "");
-   assert_int_equal(keys_of("{\"key\": {\"a\": 1}, \"sparse\": true}", "{\"a\": null}", k, sizeof k), 0);
+   assert_int_equal(
+      keys_of("{\"key\": {\"a\": 1}, \"sparse\": true}", "{\"a\": null}", k, sizeof k), 0);
    assert_string_equal(k, "{ \"a\" : null }");
    /* Partial filter. */
    assert_int_equal(keys_of("{\"key\": {\"a\": 1}, \"partialFilterExpression\": {\"on\": true}}",

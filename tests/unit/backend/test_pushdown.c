@@ -113,8 +113,7 @@ test_id_equality(void **state)
    /* int32 5 and double 5.0 are one _id: the key is the same, the value as written. */
    expect_id_term("{\"_id\": 5}", "5.0", "5");
    expect_id_term("{\"_id\": 5.0}", "5", "5.0");
-   expect_id_term("{\"_id\": {\"$numberLong\": \"5\"}}", "5.0",
-                  "{\"$numberLong\": \"5\"}");
+   expect_id_term("{\"_id\": {\"$numberLong\": \"5\"}}", "5.0", "{\"$numberLong\": \"5\"}");
    expect_id_term("{\"_id\": \"abc\"}", "\"abc\"", "\"abc\"");
    expect_id_term("{\"_id\": {\"$oid\": \"0123456789abcdef01234567\"}}",
                   "{\"$oid\": \"0123456789abcdef01234567\"}",

@@ -67,7 +67,8 @@ test_type_brackets(void **state)
    LT("\"zzz\"", "{}");
    LT("{\"a\": {\"$maxKey\": 1}}", "[]");
    LT("true", "{\"$date\": {\"$numberLong\": \"-100000\"}}");
-   assert_int_equal(compare_type_bracket(BSON_TYPE_INT32), compare_type_bracket(BSON_TYPE_DECIMAL128));
+   assert_int_equal(compare_type_bracket(BSON_TYPE_INT32),
+                    compare_type_bracket(BSON_TYPE_DECIMAL128));
    assert_int_equal(compare_type_bracket(BSON_TYPE_UTF8), compare_type_bracket(BSON_TYPE_SYMBOL));
    assert_true(compare_type_bracket(BSON_TYPE_NULL) != compare_type_bracket(BSON_TYPE_INT32));
 }
@@ -213,8 +214,8 @@ static void
 test_numeric_helpers(void **state)
 {
    (void) state;
-   bson_t *d = tu_json("{\"a\": 3.7, \"b\": " DEC("-3.7") ", \"c\": " DEC("42.000") ", \"d\": "
-                       DBL("NaN") ", \"e\": 1e300, \"f\": " LONG("-7") "}");
+   bson_t *d = tu_json("{\"a\": 3.7, \"b\": " DEC("-3.7") ", \"c\": " DEC("42.000") ", \"d\": " DBL(
+      "NaN") ", \"e\": 1e300, \"f\": " LONG("-7") "}");
    bson_iter_t it;
    int64_t v;
    assert_true(bson_iter_init_find(&it, d, "a"));
@@ -243,12 +244,9 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_type_brackets),
-      cmocka_unit_test(test_numbers_across_types),
-      cmocka_unit_test(test_nan_and_infinity),
-      cmocka_unit_test(test_strings_and_documents),
-      cmocka_unit_test(test_other_types),
-      cmocka_unit_test(test_compare_documents),
+      cmocka_unit_test(test_type_brackets),    cmocka_unit_test(test_numbers_across_types),
+      cmocka_unit_test(test_nan_and_infinity), cmocka_unit_test(test_strings_and_documents),
+      cmocka_unit_test(test_other_types),      cmocka_unit_test(test_compare_documents),
       cmocka_unit_test(test_numeric_helpers),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,7 +121,8 @@ test_rejected_types(void **state)
    assert_false(key_of("[1]", &key, &len));
    assert_null(key);
    assert_int_equal(len, 0);
-   assert_false(key_of("{\"$regularExpression\": {\"pattern\": \"a\", \"options\": \"\"}}", &key, &len));
+   assert_false(
+      key_of("{\"$regularExpression\": {\"pattern\": \"a\", \"options\": \"\"}}", &key, &len));
    assert_false(key_of("{\"$undefined\": true}", &key, &len));
 }
 

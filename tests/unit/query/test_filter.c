@@ -161,7 +161,8 @@ test_comparison(void **state)
       {"{\"a\": {\"$gt\": {\"$numberDouble\": \"NaN\"}}}", "{\"a\": 1}", N},
       {"{\"a\": {\"$lt\": {\"$numberDouble\": \"NaN\"}}}", "{\"a\": 1}", N},
       {"{\"a\": {\"$lt\": 1}}", "{\"a\": {\"$numberDouble\": \"NaN\"}}", N},
-      {"{\"a\": {\"$gte\": {\"$numberDouble\": \"NaN\"}}}", "{\"a\": {\"$numberDouble\": \"NaN\"}}", Y},
+      {"{\"a\": {\"$gte\": {\"$numberDouble\": \"NaN\"}}}", "{\"a\": {\"$numberDouble\": \"NaN\"}}",
+       Y},
       {"{\"a\": {\"$gt\": {\"$numberDouble\": \"-Infinity\"}}}", "{\"a\": -1e308}", Y},
       /* Arrays: any element, or the whole array. */
       {"{\"a\": {\"$gt\": 5}}", "{\"a\": [1, 7]}", Y},
@@ -198,9 +199,11 @@ test_in_nin(void **state)
       {"{\"a\": {\"$in\": [[5, 2]]}}", "{\"a\": [5, 2]}", Y},
       {"{\"a\": {\"$in\": [null]}}", "{}", Y},
       {"{\"a\": {\"$in\": [null]}}", "{\"a\": 1}", N},
-      {"{\"a\": {\"$in\": [{\"$regularExpression\": {\"pattern\": \"^ab\", \"options\": \"\"}}, 5]}}",
+      {"{\"a\": {\"$in\": [{\"$regularExpression\": {\"pattern\": \"^ab\", \"options\": \"\"}}, "
+       "5]}}",
        "{\"a\": \"abc\"}", Y},
-      {"{\"a\": {\"$in\": [{\"$regularExpression\": {\"pattern\": \"^ab\", \"options\": \"\"}}, 5]}}",
+      {"{\"a\": {\"$in\": [{\"$regularExpression\": {\"pattern\": \"^ab\", \"options\": \"\"}}, "
+       "5]}}",
        "{\"a\": 5}", Y},
       {"{\"a\": {\"$in\": [{\"$regularExpression\": {\"pattern\": \"^ab\", \"options\": \"i\"}}]}}",
        "{\"a\": [\"x\", \"ABx\"]}", Y},
@@ -292,7 +295,8 @@ test_exists_type(void **state)
       {"{\"a\": {\"$_type\": \"minKey\"}}", "{\"a\": {\"$minKey\": 1}}", Y},
       {"{\"a\": {\"$_type\": -1}}", "{\"a\": {\"$minKey\": 1}}", Y},
       {"{\"a\": {\"$_type\": 127}}", "{\"a\": {\"$maxKey\": 1}}", Y},
-      {"{\"a\": {\"$_type\": \"objectId\"}}", "{\"a\": {\"$oid\": \"5f0000000000000000000001\"}}", Y},
+      {"{\"a\": {\"$_type\": \"objectId\"}}", "{\"a\": {\"$oid\": \"5f0000000000000000000001\"}}",
+       Y},
       {"{\"a\": {\"$_type\": \"date\"}}", "{\"a\": {\"$date\": {\"$numberLong\": \"1\"}}}", Y},
       {"{\"a\": {\"$_type\": \"object\"}}", "{\"a\": {}}", Y},
    };
@@ -307,10 +311,13 @@ test_regex(void **state)
       {"{\"a\": {\"$_regex\": \"^ab\"}}", "{\"a\": \"abc\"}", Y},
       {"{\"a\": {\"$_regex\": \"^ab\"}}", "{\"a\": \"cab\"}", N},
       {"{\"a\": {\"$_regex\": \"^AB\", \"$options\": \"i\"}}", "{\"a\": \"abc\"}", Y},
-      {"{\"a\": {\"$_regex\": {\"$regularExpression\": {\"pattern\": \"^AB\", \"options\": \"i\"}}}}",
+      {"{\"a\": {\"$_regex\": {\"$regularExpression\": {\"pattern\": \"^AB\", \"options\": "
+       "\"i\"}}}}",
        "{\"a\": \"abc\"}", Y},
-      {"{\"a\": {\"$regularExpression\": {\"pattern\": \"b\", \"options\": \"\"}}}", "{\"a\": \"abc\"}", Y},
-      {"{\"a\": {\"$regularExpression\": {\"pattern\": \"b\", \"options\": \"\"}}}", "{\"a\": 1}", N},
+      {"{\"a\": {\"$regularExpression\": {\"pattern\": \"b\", \"options\": \"\"}}}",
+       "{\"a\": \"abc\"}", Y},
+      {"{\"a\": {\"$regularExpression\": {\"pattern\": \"b\", \"options\": \"\"}}}", "{\"a\": 1}",
+       N},
       {"{\"a\": {\"$_regex\": \"b\"}}", "{\"a\": [\"x\", \"abc\"]}", Y},
       {"{\"a\": {\"$_regex\": \"b\"}}", "{\"a\": {\"$symbol\": \"abc\"}}", Y},
       {"{\"a\": {\"$_regex\": \"^b$\", \"$options\": \"m\"}}", "{\"a\": \"a\\nb\\nc\"}", Y},
@@ -361,7 +368,8 @@ test_mod_size_all(void **state)
       {"{\"a\": {\"$all\": []}}", "{\"a\": [1]}", N},
       {"{\"a\": {\"$all\": [[1, 2]]}}", "{\"a\": [1, 2]}", Y},
       {"{\"a\": {\"$all\": [[1, 2]]}}", "{\"a\": [[1, 2], 3]}", Y},
-      {"{\"a\": {\"$all\": [{\"$regularExpression\": {\"pattern\": \"^x\", \"options\": \"\"}}, \"yz\"]}}",
+      {"{\"a\": {\"$all\": [{\"$regularExpression\": {\"pattern\": \"^x\", \"options\": \"\"}}, "
+       "\"yz\"]}}",
        "{\"a\": [\"xa\", \"yz\"]}", Y},
       {"{\"a\": {\"$all\": [{\"$elemMatch\": {\"b\": 1}}, {\"$elemMatch\": {\"b\": 2}}]}}",
        "{\"a\": [{\"b\": 1}, {\"b\": 2}]}", Y},
@@ -387,7 +395,8 @@ test_elem_match(void **state)
       {"{\"a\": {\"$elemMatch\": {\"b\": 1, \"c\": 2}}}", "{\"a\": [{\"b\": 1}, {\"c\": 2}]}", N},
       {"{\"a.b\": 1, \"a.c\": 2}", "{\"a\": [{\"b\": 1}, {\"c\": 2}]}", Y},
       {"{\"a\": {\"$elemMatch\": {\"b\": {\"$gt\": 1}}}}", "{\"a\": [{\"b\": 0}, {\"b\": 2}]}", Y},
-      {"{\"a\": {\"$elemMatch\": {\"$or\": [{\"b\": 1}, {\"c\": 1}]}}}", "{\"a\": [{\"c\": 1}]}", Y},
+      {"{\"a\": {\"$elemMatch\": {\"$or\": [{\"b\": 1}, {\"c\": 1}]}}}", "{\"a\": [{\"c\": 1}]}",
+       Y},
       {"{\"a\": {\"$elemMatch\": {\"$not\": {\"$gt\": 5}}}}", "{\"a\": [7, 9]}", N},
       {"{\"a\": {\"$elemMatch\": {\"$not\": {\"$gt\": 5}}}}", "{\"a\": [7, 3]}", Y},
       {"{\"a\": {\"$elemMatch\": {\"$in\": [1, 2]}}}", "{\"a\": [3, 2]}", Y},
@@ -425,9 +434,12 @@ test_bits(void **state)
       {"{\"a\": {\"$bitsAllClear\": [0]}}", "{\"a\": -2}", Y},
       {"{\"a\": {\"$bitsAllSet\": [100]}}", "{\"a\": 1}", N},
       /* BinData is read little-endian, byte by byte: 0x20 0x01 has bits 5 and 8. */
-      {"{\"a\": {\"$bitsAllSet\": [5, 8]}}", "{\"a\": {\"$binary\": {\"base64\": \"IAE=\", \"subType\": \"00\"}}}", Y},
-      {"{\"a\": {\"$bitsAnySet\": [0, 100]}}", "{\"a\": {\"$binary\": {\"base64\": \"IAE=\", \"subType\": \"00\"}}}", N},
-      {"{\"a\": {\"$bitsAllSet\": {\"$binary\": {\"base64\": \"IA==\", \"subType\": \"00\"}}}}", "{\"a\": 32}", Y},
+      {"{\"a\": {\"$bitsAllSet\": [5, 8]}}",
+       "{\"a\": {\"$binary\": {\"base64\": \"IAE=\", \"subType\": \"00\"}}}", Y},
+      {"{\"a\": {\"$bitsAnySet\": [0, 100]}}",
+       "{\"a\": {\"$binary\": {\"base64\": \"IAE=\", \"subType\": \"00\"}}}", N},
+      {"{\"a\": {\"$bitsAllSet\": {\"$binary\": {\"base64\": \"IA==\", \"subType\": \"00\"}}}}",
+       "{\"a\": 32}", Y},
       {"{\"a\": {\"$bitsAllSet\": []}}", "{\"a\": 0}", Y},
       {"{\"a\": {\"$bitsAnySet\": []}}", "{\"a\": 7}", N},
       {"{\"a\": {\"$bitsAnySet\": [1]}}", "{\"a\": [1, 2]}", Y},
@@ -462,11 +474,13 @@ test_errors(void **state)
       {"{\"a\": {\"$_type\": 1.5}}", 2, "Invalid numerical type code"},
       {"{\"a\": {\"$_type\": []}}", 9, "at least one type"},
       {"{\"a\": {\"$_type\": true}}", 14, "type must be represented"},
-      {"{\"a\": {\"$_regex\": \"x\", \"$options\": \"z\"}}", 51108, "invalid flag in regex options: z"},
+      {"{\"a\": {\"$_regex\": \"x\", \"$options\": \"z\"}}", 51108,
+       "invalid flag in regex options: z"},
       {"{\"a\": {\"$_regex\": \"(\"}}", 51091, "Regular expression is invalid"},
       {"{\"a\": {\"$_regex\": 1}}", 2, "$regex has to be a string"},
       {"{\"a\": {\"$_options\": \"i\"}}", 2, "$options needs a $regex"},
-      {"{\"a\": {\"$_regex\": {\"$regularExpression\": {\"pattern\": \"x\", \"options\": \"i\"}}, \"$options\": \"m\"}}",
+      {"{\"a\": {\"$_regex\": {\"$regularExpression\": {\"pattern\": \"x\", \"options\": \"i\"}}, "
+       "\"$options\": \"m\"}}",
        51075, "options set in both $regex and $options"},
       {"{\"$and\": []}", 2, "$and/$or/$nor must be a nonempty array"},
       {"{\"$or\": []}", 2, "nonempty array"},
@@ -484,7 +498,8 @@ test_errors(void **state)
       {"{\"a\": {\"$elemMatch\": 1}}", 2, "$elemMatch needs an Object"},
       {"{\"a\": {\"$not\": 1}}", 2, "$not needs a regex or a document"},
       {"{\"a\": {\"$not\": {}}}", 2, "$not cannot be empty"},
-      {"{\"a\": {\"$ne\": {\"$regularExpression\": {\"pattern\": \"x\", \"options\": \"\"}}}}", 2, "regex"},
+      {"{\"a\": {\"$ne\": {\"$regularExpression\": {\"pattern\": \"x\", \"options\": \"\"}}}}", 2,
+       "regex"},
       {"{\"a\": {\"$bitsAllSet\": -1}}", 2, "negative"},
       {"{\"a\": {\"$bitsAllSet\": \"x\"}}", 2, "takes an Array, a number, or a BinData"},
       {"{\"a\": {\"$bitsAnySet\": [-1]}}", 2, "bit positions"},
@@ -561,7 +576,8 @@ test_reuse(void **state)
 {
    (void) state;
    fe_error_t error = {0};
-   bson_t *spec = tu_json("{\"a\": {\"$in\": [1, {\"$regularExpression\": {\"pattern\": \"^x\", \"options\": \"\"}}]}, \"b\": {\"$_regex\": \"y\"}}");
+   bson_t *spec = tu_json("{\"a\": {\"$in\": [1, {\"$regularExpression\": {\"pattern\": \"^x\", "
+                          "\"options\": \"\"}}]}, \"b\": {\"$_regex\": \"y\"}}");
    fe_filter_t *filter = filter_compile(spec, &error);
    bson_destroy(spec);
    assert_non_null(filter);
@@ -623,12 +639,12 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_equality),   cmocka_unit_test(test_comparison),
-      cmocka_unit_test(test_in_nin),     cmocka_unit_test(test_logical),
-      cmocka_unit_test(test_exists_type), cmocka_unit_test(test_regex),
+      cmocka_unit_test(test_equality),     cmocka_unit_test(test_comparison),
+      cmocka_unit_test(test_in_nin),       cmocka_unit_test(test_logical),
+      cmocka_unit_test(test_exists_type),  cmocka_unit_test(test_regex),
       cmocka_unit_test(test_mod_size_all), cmocka_unit_test(test_elem_match),
-      cmocka_unit_test(test_bits),       cmocka_unit_test(test_errors),
-      cmocka_unit_test(test_positional), cmocka_unit_test(test_reuse),
+      cmocka_unit_test(test_bits),         cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_positional),   cmocka_unit_test(test_reuse),
       cmocka_unit_test(test_let),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,7 +58,8 @@ test_inclusion_exclusion(void **state)
    CHECK("{\"a.b\": 1}", arr, "{\"_id\": 1, \"a\": [{\"b\": 1}, {}, [{\"b\": 4}]]}");
    CHECK("{\"a.b\": 0}", arr, "{\"_id\": 1, \"a\": [{\"c\": 2}, 5, {\"c\": 3}, [{}]]}");
    /* Field order follows the document. */
-   CHECK("{\"b\": 1, \"a\": 1}", "{\"a\": 1, \"b\": 2, \"_id\": 3}", "{\"a\": 1, \"b\": 2, \"_id\": 3}");
+   CHECK("{\"b\": 1, \"a\": 1}", "{\"a\": 1, \"b\": 2, \"_id\": 3}",
+         "{\"a\": 1, \"b\": 2, \"_id\": 3}");
 }
 
 static void
@@ -125,12 +126,16 @@ test_positional_and_elem_match(void **state)
    bson_destroy(spec);
    bson_destroy(d);
 
-   const char *school = "{\"_id\": 1, \"zip\": \"63109\", \"students\": [{\"name\": \"john\", \"school\": 102, \"age\": 10},"
-                        " {\"name\": \"jess\", \"school\": 102, \"age\": 11}, {\"name\": \"jeff\", \"school\": 108, \"age\": 15}]}";
+   const char *school = "{\"_id\": 1, \"zip\": \"63109\", \"students\": [{\"name\": \"john\", "
+                        "\"school\": 102, \"age\": 10},"
+                        " {\"name\": \"jess\", \"school\": 102, \"age\": 11}, {\"name\": \"jeff\", "
+                        "\"school\": 108, \"age\": 15}]}";
    CHECK("{\"students\": {\"$elemMatch\": {\"school\": 102}}}", school,
          "{\"_id\": 1, \"students\": [{\"name\": \"john\", \"school\": 102, \"age\": 10}]}");
-   CHECK("{\"students\": {\"$elemMatch\": {\"school\": 102, \"age\": {\"$gt\": 10}}}, \"zip\": 1}", school,
-         "{\"_id\": 1, \"zip\": \"63109\", \"students\": [{\"name\": \"jess\", \"school\": 102, \"age\": 11}]}");
+   CHECK("{\"students\": {\"$elemMatch\": {\"school\": 102, \"age\": {\"$gt\": 10}}}, \"zip\": 1}",
+         school,
+         "{\"_id\": 1, \"zip\": \"63109\", \"students\": [{\"name\": \"jess\", \"school\": 102, "
+         "\"age\": 11}]}");
    CHECK("{\"students\": {\"$elemMatch\": {\"school\": 999}}}", school, "{\"_id\": 1}");
    CHECK("{\"zip\": {\"$elemMatch\": {\"a\": 1}}}", school, "{\"_id\": 1}");
 }
@@ -174,8 +179,8 @@ test_errors(void **state)
          print_error("case %zu: %s compiled\n", i, cases[i].spec);
          failures++;
       } else if (error.code != cases[i].code || !strstr(error.message, cases[i].message)) {
-         print_error("case %zu: %s: got %d '%s', expected %d '%s'\n", i, cases[i].spec,
-                     error.code, error.message, cases[i].code, cases[i].message);
+         print_error("case %zu: %s: got %d '%s', expected %d '%s'\n", i, cases[i].spec, error.code,
+                     error.message, cases[i].code, cases[i].message);
          failures++;
       }
       projection_destroy(proj);

@@ -56,18 +56,19 @@ test_simple(void **state)
    (void) state;
    check_sort("{\"a\": 1}", "[{\"id\": 1, \"a\": 3}, {\"id\": 2, \"a\": 1}, {\"id\": 3, \"a\": 2}]",
               "2,3,1");
-   check_sort("{\"a\": -1}", "[{\"id\": 1, \"a\": 3}, {\"id\": 2, \"a\": 1}, {\"id\": 3, \"a\": 2}]",
-              "1,3,2");
+   check_sort("{\"a\": -1}",
+              "[{\"id\": 1, \"a\": 3}, {\"id\": 2, \"a\": 1}, {\"id\": 3, \"a\": 2}]", "1,3,2");
    /* Numbers of every type compare by value. */
    check_sort("{\"a\": 1}",
-              "[{\"id\": 1, \"a\": {\"$numberDecimal\": \"2.5\"}}, {\"id\": 2, \"a\": {\"$numberLong\": \"2\"}},"
+              "[{\"id\": 1, \"a\": {\"$numberDecimal\": \"2.5\"}}, {\"id\": 2, \"a\": "
+              "{\"$numberLong\": \"2\"}},"
               " {\"id\": 3, \"a\": 2.75}, {\"id\": 4, \"a\": {\"$numberDouble\": \"NaN\"}}]",
               "4,2,1,3");
    /* Stable: equal keys keep their input order. */
-   check_sort("{\"a\": 1}", "[{\"id\": 1, \"a\": 1}, {\"id\": 2, \"a\": 1.0}, {\"id\": 3, \"a\": 0}]",
-              "3,1,2");
-   check_sort("{\"a\": -1}", "[{\"id\": 1, \"a\": 1}, {\"id\": 2, \"a\": 1.0}, {\"id\": 3, \"a\": 0}]",
-              "1,2,3");
+   check_sort("{\"a\": 1}",
+              "[{\"id\": 1, \"a\": 1}, {\"id\": 2, \"a\": 1.0}, {\"id\": 3, \"a\": 0}]", "3,1,2");
+   check_sort("{\"a\": -1}",
+              "[{\"id\": 1, \"a\": 1}, {\"id\": 2, \"a\": 1.0}, {\"id\": 3, \"a\": 0}]", "1,2,3");
 }
 
 static void
@@ -75,16 +76,19 @@ test_types_and_missing(void **state)
 {
    (void) state;
    /* Missing sorts as null, before numbers; strings after numbers; objects after strings. */
-   check_sort("{\"a\": 1}",
-              "[{\"id\": 1, \"a\": \"x\"}, {\"id\": 2, \"a\": 5}, {\"id\": 3}, {\"id\": 4, \"a\": null},"
-              " {\"id\": 5, \"a\": {}}, {\"id\": 6, \"a\": true}, {\"id\": 7, \"a\": {\"$minKey\": 1}}]",
-              "7,3,4,2,1,5,6");
-   check_sort("{\"a\": -1}",
-              "[{\"id\": 1, \"a\": \"x\"}, {\"id\": 2, \"a\": 5}, {\"id\": 3}, {\"id\": 4, \"a\": null}]",
-              "1,2,3,4");
-   check_sort("{\"a.b\": 1}",
-              "[{\"id\": 1, \"a\": {\"b\": 2}}, {\"id\": 2, \"a\": 7}, {\"id\": 3, \"a\": {\"b\": 1}}]",
-              "2,3,1");
+   check_sort(
+      "{\"a\": 1}",
+      "[{\"id\": 1, \"a\": \"x\"}, {\"id\": 2, \"a\": 5}, {\"id\": 3}, {\"id\": 4, \"a\": null},"
+      " {\"id\": 5, \"a\": {}}, {\"id\": 6, \"a\": true}, {\"id\": 7, \"a\": {\"$minKey\": 1}}]",
+      "7,3,4,2,1,5,6");
+   check_sort(
+      "{\"a\": -1}",
+      "[{\"id\": 1, \"a\": \"x\"}, {\"id\": 2, \"a\": 5}, {\"id\": 3}, {\"id\": 4, \"a\": null}]",
+      "1,2,3,4");
+   check_sort(
+      "{\"a.b\": 1}",
+      "[{\"id\": 1, \"a\": {\"b\": 2}}, {\"id\": 2, \"a\": 7}, {\"id\": 3, \"a\": {\"b\": 1}}]",
+      "2,3,1");
 }
 
 static void
@@ -103,14 +107,15 @@ test_arrays(void **state)
               "[{\"id\": 1, \"a\": null}, {\"id\": 2, \"a\": []}, {\"id\": 3, \"a\": 0}]", "2,1,3");
    /* Arrays of documents along a path. */
    check_sort("{\"a.b\": 1}",
-              "[{\"id\": 1, \"a\": [{\"b\": 5}, {\"b\": 2}]}, {\"id\": 2, \"a\": [{\"b\": 3}]}]", "1,2");
+              "[{\"id\": 1, \"a\": [{\"b\": 5}, {\"b\": 2}]}, {\"id\": 2, \"a\": [{\"b\": 3}]}]",
+              "1,2");
    check_sort("{\"a.b\": -1}",
-              "[{\"id\": 1, \"a\": [{\"b\": 5}, {\"b\": 2}]}, {\"id\": 2, \"a\": [{\"b\": 3}]}]", "1,2");
+              "[{\"id\": 1, \"a\": [{\"b\": 5}, {\"b\": 2}]}, {\"id\": 2, \"a\": [{\"b\": 3}]}]",
+              "1,2");
    /* Mixed types inside an array: the smallest by BSON order. */
-   check_sort("{\"a\": 1}",
-              "[{\"id\": 1, \"a\": [\"s\", 10]}, {\"id\": 2, \"a\": [5]}]", "2,1");
-   check_sort("{\"a\": -1}",
-              "[{\"id\": 1, \"a\": [\"s\", 10]}, {\"id\": 2, \"a\": [\"t\"]}]", "2,1");
+   check_sort("{\"a\": 1}", "[{\"id\": 1, \"a\": [\"s\", 10]}, {\"id\": 2, \"a\": [5]}]", "2,1");
+   check_sort("{\"a\": -1}", "[{\"id\": 1, \"a\": [\"s\", 10]}, {\"id\": 2, \"a\": [\"t\"]}]",
+              "2,1");
 }
 
 static void
@@ -118,14 +123,17 @@ test_compound(void **state)
 {
    (void) state;
    check_sort("{\"a\": 1, \"b\": -1}",
-              "[{\"id\": 1, \"a\": 1, \"b\": 1}, {\"id\": 2, \"a\": 0, \"b\": 1}, {\"id\": 3, \"a\": 1, \"b\": 2}]",
+              "[{\"id\": 1, \"a\": 1, \"b\": 1}, {\"id\": 2, \"a\": 0, \"b\": 1}, {\"id\": 3, "
+              "\"a\": 1, \"b\": 2}]",
               "2,3,1");
    check_sort("{\"b\": 1, \"a\": 1}",
-              "[{\"id\": 1, \"a\": 1, \"b\": 1}, {\"id\": 2, \"a\": 0, \"b\": 1}, {\"id\": 3, \"a\": 1, \"b\": 0}]",
+              "[{\"id\": 1, \"a\": 1, \"b\": 1}, {\"id\": 2, \"a\": 0, \"b\": 1}, {\"id\": 3, "
+              "\"a\": 1, \"b\": 0}]",
               "3,2,1");
    check_sort("{}", "[{\"id\": 2}, {\"id\": 1}]", "2,1");
    check_sort("{\"a\": 1.0}", "[{\"id\": 2, \"a\": 2}, {\"id\": 1, \"a\": 1}]", "1,2");
-   check_sort("{\"a\": {\"$numberLong\": \"-1\"}}", "[{\"id\": 1, \"a\": 1}, {\"id\": 2, \"a\": 2}]", "2,1");
+   check_sort("{\"a\": {\"$numberLong\": \"-1\"}}",
+              "[{\"id\": 1, \"a\": 1}, {\"id\": 2, \"a\": 2}]", "2,1");
 }
 
 static void
@@ -156,8 +164,9 @@ test_errors(void **state)
 {
    (void) state;
    const char *bad[] = {
-      "{\"a\": 2}", "{\"a\": 0}", "{\"a\": \"asc\"}", "{\"a\": 1.5}", "{\"a\": true}",
-      "{\"a\": {\"$meta\": \"textScore\"}}", "{\"$foo\": 1}", "{\"a..b\": 1}", "{\"\": 1}",
+      "{\"a\": 2}",        "{\"a\": 0}",    "{\"a\": \"asc\"}",
+      "{\"a\": 1.5}",      "{\"a\": true}", "{\"a\": {\"$meta\": \"textScore\"}}",
+      "{\"$foo\": 1}",     "{\"a..b\": 1}", "{\"\": 1}",
       "{\"$natural\": 2}",
    };
    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -176,9 +185,9 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_simple),   cmocka_unit_test(test_types_and_missing),
-      cmocka_unit_test(test_arrays),   cmocka_unit_test(test_compound),
-      cmocka_unit_test(test_natural),  cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_simple),  cmocka_unit_test(test_types_and_missing),
+      cmocka_unit_test(test_arrays),  cmocka_unit_test(test_compound),
+      cmocka_unit_test(test_natural), cmocka_unit_test(test_errors),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,9 +265,19 @@ static void
 test_listen_errors(void **state)
 {
    fixture_t *fx = *state;
-   const char *bad[] = {"localhost:", ":27017", "localhost:abc", "localhost:70000",
-                        "localhost:-1", "localhost:27017x", "0", "65536", "-5", "abc",
-                        "[::1]", "[]:27017", "localhost: 27017x"};
+   const char *bad[] = {"localhost:",
+                        ":27017",
+                        "localhost:abc",
+                        "localhost:70000",
+                        "localhost:-1",
+                        "localhost:27017x",
+                        "0",
+                        "65536",
+                        "-5",
+                        "abc",
+                        "[::1]",
+                        "[]:27017",
+                        "localhost: 27017x"};
    char text[128];
 
    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -416,8 +426,8 @@ test_section_items(void **state)
       char where[128];
       items = (ferret_config_item_t *) 1;
       error_clear(&fx->error);
-      assert_false(config_section_items(&fx->config, "sqlite2", allowed, &items, &count,
-                                        &fx->error));
+      assert_false(
+         config_section_items(&fx->config, "sqlite2", allowed, &items, &count, &fx->error));
       assert_null(items);
       assert_int_equal(count, 0);
       assert_int_equal(fx->error.code, FE_BadValue);

@@ -84,8 +84,9 @@ check(const char *doc, const char *expr, const char *expected)
    bson_free(want);
 }
 
-#define D "{\"_id\": 1, \"a\": 5, \"b\": 2.5, \"s\": \"Hello\", \"n\": null, \"arr\": [1, 2, 3], " \
-          "\"o\": {\"x\": 1, \"y\": {\"z\": 2}}, \"docs\": [{\"k\": 1}, {\"k\": 2}, {\"j\": 3}, 7]}"
+#define D                                                                                          \
+   "{\"_id\": 1, \"a\": 5, \"b\": 2.5, \"s\": \"Hello\", \"n\": null, \"arr\": [1, 2, 3], "        \
+   "\"o\": {\"x\": 1, \"y\": {\"z\": 2}}, \"docs\": [{\"k\": 1}, {\"k\": 2}, {\"j\": 3}, 7]}"
 
 static void
 test_paths(void **state)
@@ -123,9 +124,12 @@ test_arithmetic(void **state)
    check(D, "{\"$add\": [\"$a\", null]}", "null");
    check(D, "{\"$add\": [\"$a\", \"$missing\"]}", "null");
    check(D, "{\"$add\": [\"$a\", \"x\"]}", "error 16554");
-   check(D, "{\"$add\": [{\"$toDate\": {\"$numberLong\": \"1000\"}}, 500]}", "{\"$date\": {\"$numberLong\": \"1500\"}}");
+   check(D, "{\"$add\": [{\"$toDate\": {\"$numberLong\": \"1000\"}}, 500]}",
+         "{\"$date\": {\"$numberLong\": \"1500\"}}");
    check(D, "{\"$subtract\": [\"$a\", 7]}", "-2");
-   check(D, "{\"$subtract\": [{\"$toDate\": {\"$numberLong\": \"1000\"}}, {\"$toDate\": {\"$numberLong\": \"400\"}}]}",
+   check(D,
+         "{\"$subtract\": [{\"$toDate\": {\"$numberLong\": \"1000\"}}, {\"$toDate\": "
+         "{\"$numberLong\": \"400\"}}]}",
          "{\"$numberLong\": \"600\"}");
    check(D, "{\"$subtract\": [\"$a\"]}", "error 16020");
    check(D, "{\"$multiply\": [\"$a\", 2, 0.5]}", "5.0");
@@ -187,8 +191,9 @@ test_comparison_logic(void **state)
    check(D, "{\"$cond\": {\"if\": true, \"then\": 1}}", "error 17080");
    check(D, "{\"$ifNull\": [\"$n\", \"$missing\", \"dflt\"]}", "\"dflt\"");
    check(D, "{\"$ifNull\": [\"$a\", \"dflt\"]}", "5");
-   check(D, "{\"$switch\": {\"branches\": [{\"case\": false, \"then\": 1}, "
-            "{\"case\": true, \"then\": 2}]}}",
+   check(D,
+         "{\"$switch\": {\"branches\": [{\"case\": false, \"then\": 1}, "
+         "{\"case\": true, \"then\": 2}]}}",
          "2");
    check(D, "{\"$switch\": {\"branches\": [{\"case\": false, \"then\": 1}]}}", "error 40066");
 }
@@ -220,13 +225,15 @@ test_arrays(void **state)
    check(D, "{\"$avg\": \"$arr\"}", "2.0");
    check(D, "{\"$first\": \"$arr\"}", "1");
    check(D, "{\"$last\": \"$arr\"}", "3");
-   check(D, "{\"$map\": {\"input\": \"$arr\", \"as\": \"x\", \"in\": {\"$multiply\": "
-            "[\"$$x\", 10]}}}",
+   check(D,
+         "{\"$map\": {\"input\": \"$arr\", \"as\": \"x\", \"in\": {\"$multiply\": "
+         "[\"$$x\", 10]}}}",
          "[10, 20, 30]");
    check(D, "{\"$map\": {\"input\": \"$arr\", \"in\": {\"$add\": [\"$$this\", \"$a\"]}}}",
          "[6, 7, 8]");
-   check(D, "{\"$filter\": {\"input\": \"$arr\", \"as\": \"x\", \"cond\": {\"$gte\": "
-            "[\"$$x\", 2]}}}",
+   check(D,
+         "{\"$filter\": {\"input\": \"$arr\", \"as\": \"x\", \"cond\": {\"$gte\": "
+         "[\"$$x\", 2]}}}",
          "[2, 3]");
    check(D, "{\"$filter\": {\"input\": \"$arr\", \"cond\": true, \"limit\": 1}}", "[1]");
    check(D, "{\"$map\": {\"input\": \"$a\", \"in\": 1}}", "error 16883");
@@ -260,8 +267,9 @@ test_types_objects(void **state)
    check(D, "{\"$mergeObjects\": [\"$o\", {\"x\": 9, \"w\": 1}, null]}",
          "{\"x\": 9, \"y\": {\"z\": 2}, \"w\": 1}");
    check(D, "{\"$mergeObjects\": [\"$o\", 1]}", "error 40400");
-   check(D, "{\"$let\": {\"vars\": {\"t\": {\"$add\": [\"$a\", 1]}}, \"in\": "
-            "{\"$multiply\": [\"$$t\", 2]}}}",
+   check(D,
+         "{\"$let\": {\"vars\": {\"t\": {\"$add\": [\"$a\", 1]}}, \"in\": "
+         "{\"$multiply\": [\"$$t\", 2]}}}",
          "12");
    check(D, "{\"$let\": {\"vars\": {\"T\": 1}, \"in\": 1}}", "error 16870");
 }
@@ -271,15 +279,17 @@ static void
 test_set_field(void **state)
 {
    (void) state;
-   check("{\"_id\": 1, \"foo\": {}}",
-         "{\"$setField\": {\"field\": {\"$literal\": \"$a\"}, \"value\": 1, \"input\": \"$$ROOT\"}}",
-         "{\"_id\": 1, \"foo\": {}, \"$a\": 1}");
+   check(
+      "{\"_id\": 1, \"foo\": {}}",
+      "{\"$setField\": {\"field\": {\"$literal\": \"$a\"}, \"value\": 1, \"input\": \"$$ROOT\"}}",
+      "{\"_id\": 1, \"foo\": {}, \"$a\": 1}");
    check("{\"_id\": 1, \"foo\": {}}",
          "{\"$setField\": {\"field\": \"a.b\", \"value\": 1, \"input\": \"$foo\"}}",
          "{\"a.b\": 1}");
    /* An existing field keeps its place; $$REMOVE removes it. */
    check("{\"x\": 1, \"a.b\": 2, \"y\": 3}",
-         "{\"$setField\": {\"field\": \"a.b\", \"value\": {\"$add\": [\"$x\", 9]}, \"input\": \"$$CURRENT\"}}",
+         "{\"$setField\": {\"field\": \"a.b\", \"value\": {\"$add\": [\"$x\", 9]}, \"input\": "
+         "\"$$CURRENT\"}}",
          "{\"x\": 1, \"a.b\": 10, \"y\": 3}");
    check("{\"x\": 1, \"a.b\": 2, \"y\": 3}",
          "{\"$setField\": {\"field\": \"a.b\", \"value\": \"$$REMOVE\", \"input\": \"$$ROOT\"}}",
@@ -367,10 +377,10 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_paths),          cmocka_unit_test(test_arithmetic),
-      cmocka_unit_test(test_strings),        cmocka_unit_test(test_comparison_logic),
-      cmocka_unit_test(test_arrays),         cmocka_unit_test(test_types_objects),
-      cmocka_unit_test(test_match),          cmocka_unit_test(test_set_field),
+      cmocka_unit_test(test_paths),   cmocka_unit_test(test_arithmetic),
+      cmocka_unit_test(test_strings), cmocka_unit_test(test_comparison_logic),
+      cmocka_unit_test(test_arrays),  cmocka_unit_test(test_types_objects),
+      cmocka_unit_test(test_match),   cmocka_unit_test(test_set_field),
       cmocka_unit_test(test_rand),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);

@@ -162,10 +162,10 @@ check(const char *input, const char *stages, const char *expected)
    check_full(input, stages, NULL, expected);
 }
 
-#define DOCS                                                                                    \
-   "[{\"_id\": 1, \"item\": \"a\", \"qty\": 5, \"price\": 10, \"tags\": [\"x\", \"y\"]}, "     \
-   "{\"_id\": 2, \"item\": \"b\", \"qty\": 2, \"price\": 20, \"tags\": []}, "                  \
-   "{\"_id\": 3, \"item\": \"a\", \"qty\": 1, \"price\": 10, \"tags\": null}, "                \
+#define DOCS                                                                                       \
+   "[{\"_id\": 1, \"item\": \"a\", \"qty\": 5, \"price\": 10, \"tags\": [\"x\", \"y\"]}, "         \
+   "{\"_id\": 2, \"item\": \"b\", \"qty\": 2, \"price\": 20, \"tags\": []}, "                      \
+   "{\"_id\": 3, \"item\": \"a\", \"qty\": 1, \"price\": 10, \"tags\": null}, "                    \
    "{\"_id\": 4, \"item\": \"c\", \"qty\": 7, \"price\": 1.5}]"
 
 static void
@@ -174,8 +174,9 @@ test_match_project(void **state)
    (void) state;
    check(DOCS, "[{\"$match\": {\"item\": \"a\"}}, {\"$project\": {\"qty\": 1}}]",
          "[{\"_id\": 1, \"qty\": 5}, {\"_id\": 3, \"qty\": 1}]");
-   check(DOCS, "[{\"$match\": {\"qty\": {\"$gt\": 4}}}, {\"$project\": {\"_id\": 0, \"item\": 1, "
-               "\"total\": {\"$multiply\": [\"$qty\", \"$price\"]}}}]",
+   check(DOCS,
+         "[{\"$match\": {\"qty\": {\"$gt\": 4}}}, {\"$project\": {\"_id\": 0, \"item\": 1, "
+         "\"total\": {\"$multiply\": [\"$qty\", \"$price\"]}}}]",
          "[{\"item\": \"a\", \"total\": 50}, {\"item\": \"c\", \"total\": 10.5}]");
    check(DOCS, "[{\"$match\": {\"_id\": 2}}, {\"$project\": {\"tags\": 0, \"price\": 0}}]",
          "[{\"_id\": 2, \"item\": \"b\", \"qty\": 2}]");
@@ -219,8 +220,9 @@ test_skip_limit_sort(void **state)
    int pulled = 0;
    char *got;
    (void) state;
-   check(DOCS, "[{\"$sort\": {\"qty\": -1}}, {\"$skip\": 1}, {\"$limit\": 2}, "
-               "{\"$project\": {\"_id\": 1}}]",
+   check(DOCS,
+         "[{\"$sort\": {\"qty\": -1}}, {\"$skip\": 1}, {\"$limit\": 2}, "
+         "{\"$project\": {\"_id\": 1}}]",
          "[{\"_id\": 1}, {\"_id\": 2}]");
    check(DOCS, "[{\"$sort\": {\"item\": 1, \"_id\": -1}}, {\"$project\": {\"_id\": 1}}]",
          "[{\"_id\": 3}, {\"_id\": 1}, {\"_id\": 2}, {\"_id\": 4}]");
@@ -248,8 +250,9 @@ test_group(void **state)
          "\"max\": 2}, "
          "{\"_id\": \"c\", \"n\": 1, \"qty\": 7, \"avg\": 1.5, \"ids\": [4], \"first\": 7, "
          "\"max\": 7}]");
-   check(DOCS, "[{\"$group\": {\"_id\": null, \"total\": {\"$sum\": {\"$multiply\": "
-               "[\"$qty\", \"$price\"]}}, \"c\": {\"$count\": {}}}}]",
+   check(DOCS,
+         "[{\"$group\": {\"_id\": null, \"total\": {\"$sum\": {\"$multiply\": "
+         "[\"$qty\", \"$price\"]}}, \"c\": {\"$count\": {}}}}]",
          "[{\"_id\": null, \"total\": 110.5, \"c\": 4}]");
    /* 1 and 1.0 are one group; a missing key groups with null. */
    check("[{\"k\": 1}, {\"k\": 1.0}, {\"k\": {\"$numberLong\": \"1\"}}, {}, {\"k\": null}]",
@@ -399,8 +402,9 @@ test_sources_and_outputs(void **state)
    (void) state;
 
    /* $documents never reads the caller's input. */
-   got = run_pipeline(DOCS, "[{\"$documents\": [{\"x\": 1}, {\"x\": {\"$add\": [1, \"$$k\"]}}]}, "
-                            "{\"$match\": {\"x\": 2}}]",
+   got = run_pipeline(DOCS,
+                      "[{\"$documents\": [{\"x\": 1}, {\"x\": {\"$add\": [1, \"$$k\"]}}]}, "
+                      "{\"$match\": {\"x\": 2}}]",
                       "{\"k\": 1}", &pulled);
    assert_string_equal(got, "[{ \"x\" : 2 }]");
    assert_int_equal(pulled, 0);
@@ -430,7 +434,8 @@ test_sources_and_outputs(void **state)
    assert_string_equal(out->db, "d");
    assert_string_equal(out->coll, "c");
    pipeline_destroy(p);
-   p = compile_stages("{\"0\": {\"$merge\": {\"into\": \"t\", \"whenMatched\": \"fail\"}}}", &error);
+   p =
+      compile_stages("{\"0\": {\"$merge\": {\"into\": \"t\", \"whenMatched\": \"fail\"}}}", &error);
    assert_non_null(p);
    out = pipeline_output(p);
    assert_true(out->merge);
@@ -526,14 +531,16 @@ test_update_pipeline(void **state)
    assert_string_equal(got, "error 72");
    bson_free(got);
    /* The CRUD spec's dots_and_dollars updates. */
-   got = update_with_pipeline("{\"_id\": 1, \"foo\": {}}",
-                              "[{\"$replaceWith\": {\"$setField\": {\"field\": {\"$literal\": \"$a\"}, "
-                              "\"value\": 1, \"input\": \"$$ROOT\"}}}]");
+   got = update_with_pipeline(
+      "{\"_id\": 1, \"foo\": {}}",
+      "[{\"$replaceWith\": {\"$setField\": {\"field\": {\"$literal\": \"$a\"}, "
+      "\"value\": 1, \"input\": \"$$ROOT\"}}}]");
    assert_string_equal(got, "{ \"_id\" : 1, \"foo\" : {  }, \"$a\" : 1 }");
    bson_free(got);
-   got = update_with_pipeline("{\"_id\": 1, \"foo\": {}}",
-                              "[{\"$set\": {\"foo\": {\"$setField\": {\"field\": {\"$literal\": \"a.b\"}, "
-                              "\"value\": 1, \"input\": \"$foo\"}}}}]");
+   got = update_with_pipeline(
+      "{\"_id\": 1, \"foo\": {}}",
+      "[{\"$set\": {\"foo\": {\"$setField\": {\"field\": {\"$literal\": \"a.b\"}, "
+      "\"value\": 1, \"input\": \"$foo\"}}}}]");
    assert_string_equal(got, "{ \"_id\" : 1, \"foo\" : { \"a.b\" : 1 } }");
    bson_free(got);
 }
@@ -551,9 +558,9 @@ test_update_let(void **state)
    expr_let_merge(base, over, &merged);
    let = bson_as_relaxed_extended_json(&merged, NULL);
    assert_string_equal(let, "{ \"a\" : 1, \"b\" : 3, \"c\" : 4 }");
-   got = update_with_pipeline_let("{\"_id\": 1, \"x\": 5}",
-                                  "[{\"$set\": {\"y\": {\"$add\": [\"$x\", \"$$a\", \"$$b\", \"$$c\"]}}}]",
-                                  let);
+   got = update_with_pipeline_let(
+      "{\"_id\": 1, \"x\": 5}",
+      "[{\"$set\": {\"y\": {\"$add\": [\"$x\", \"$$a\", \"$$b\", \"$$c\"]}}}]", let);
    assert_string_equal(got, "{ \"_id\" : 1, \"x\" : 5, \"y\" : 13 }");
    bson_free(got);
    got = update_with_pipeline_let("{\"_id\": 1}", "[{\"$set\": {\"y\": \"$$nope\"}}]", let);
@@ -583,13 +590,12 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_match_project),    cmocka_unit_test(test_add_fields_unset_replace),
-      cmocka_unit_test(test_skip_limit_sort),  cmocka_unit_test(test_group),
-      cmocka_unit_test(test_group_many),
-      cmocka_unit_test(test_count_sort_by_count), cmocka_unit_test(test_unwind),
-      cmocka_unit_test(test_stages_and_let),   cmocka_unit_test(test_leading_match),
-      cmocka_unit_test(test_update_pipeline),  cmocka_unit_test(test_update_let),
-      cmocka_unit_test(test_sources_and_outputs),
+      cmocka_unit_test(test_match_project),   cmocka_unit_test(test_add_fields_unset_replace),
+      cmocka_unit_test(test_skip_limit_sort), cmocka_unit_test(test_group),
+      cmocka_unit_test(test_group_many),      cmocka_unit_test(test_count_sort_by_count),
+      cmocka_unit_test(test_unwind),          cmocka_unit_test(test_stages_and_let),
+      cmocka_unit_test(test_leading_match),   cmocka_unit_test(test_update_pipeline),
+      cmocka_unit_test(test_update_let),      cmocka_unit_test(test_sources_and_outputs),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,8 +66,8 @@ done:
 
 /* The expected document written as relaxed JSON, turned canonical for comparison. */
 static void
-expect_full(const char *doc, const char *update, const char *filters, int32_t pos,
-            bool inserting, const char *expected)
+expect_full(const char *doc, const char *update, const char *filters, int32_t pos, bool inserting,
+            const char *expected)
 {
    char *got = run_full(doc, update, filters, pos, inserting);
    char *want;
@@ -133,7 +133,8 @@ static void
 test_unset(void **state)
 {
    (void) state;
-   expect("{\"_id\": 1, \"a\": 1, \"b\": 2}", "{\"$unset\": {\"a\": \"\"}}", "{\"_id\": 1, \"b\": 2}");
+   expect("{\"_id\": 1, \"a\": 1, \"b\": 2}", "{\"$unset\": {\"a\": \"\"}}",
+          "{\"_id\": 1, \"b\": 2}");
    expect("{\"_id\": 1}", "{\"$unset\": {\"a.b\": 1}}", "{\"_id\": 1}");
    expect("{\"_id\": 1, \"a\": {\"b\": 1, \"c\": 2}}", "{\"$unset\": {\"a.b\": 1}}",
           "{\"_id\": 1, \"a\": {\"c\": 2}}");
@@ -213,9 +214,9 @@ static void
 test_current_date(void **state)
 {
    /* Built with BCON: libbson's JSON reader takes {"$type": ...} for legacy binary. */
-   bson_t *spec = BCON_NEW("$currentDate", "{", "a", BCON_BOOL(true), "b", "{", "$type",
-                           BCON_UTF8("timestamp"), "}", "c", "{", "$type", BCON_UTF8("date"), "}",
-                           "}");
+   bson_t *spec =
+      BCON_NEW("$currentDate", "{", "a", BCON_BOOL(true), "b", "{", "$type", BCON_UTF8("timestamp"),
+               "}", "c", "{", "$type", BCON_UTF8("date"), "}", "}");
    bson_t *bad = BCON_NEW("$currentDate", "{", "a", "{", "$type", BCON_UTF8("x"), "}", "}");
    bson_t *doc = BCON_NEW("_id", BCON_INT32(1));
    fe_error_t error = {0};
@@ -263,7 +264,8 @@ test_push(void **state)
    expect("{\"_id\": 1, \"a\": [1, 2, 3]}",
           "{\"$push\": {\"a\": {\"$each\": [9], \"$position\": -1}}}",
           "{\"_id\": 1, \"a\": [1, 2, 9, 3]}");
-   expect("{\"_id\": 1, \"a\": [1, 2]}", "{\"$push\": {\"a\": {\"$each\": [9], \"$position\": 50}}}",
+   expect("{\"_id\": 1, \"a\": [1, 2]}",
+          "{\"$push\": {\"a\": {\"$each\": [9], \"$position\": 50}}}",
           "{\"_id\": 1, \"a\": [1, 2, 9]}");
    expect("{\"_id\": 1, \"a\": [5, 1]}",
           "{\"$push\": {\"a\": {\"$each\": [3, 4], \"$sort\": 1, \"$slice\": 3}}}",
@@ -273,9 +275,10 @@ test_push(void **state)
           "{\"_id\": 1, \"a\": [3, 1]}");
    expect("{\"_id\": 1, \"a\": [1, 2, 3]}", "{\"$push\": {\"a\": {\"$each\": [], \"$slice\": 0}}}",
           "{\"_id\": 1, \"a\": []}");
-   expect("{\"_id\": 1, \"a\": [{\"s\": 2, \"n\": 1}, {\"s\": 1, \"n\": 2}]}",
-          "{\"$push\": {\"a\": {\"$each\": [{\"s\": 1, \"n\": 3}], \"$sort\": {\"s\": 1}}}}",
-          "{\"_id\": 1, \"a\": [{\"s\": 1, \"n\": 2}, {\"s\": 1, \"n\": 3}, {\"s\": 2, \"n\": 1}]}");
+   expect(
+      "{\"_id\": 1, \"a\": [{\"s\": 2, \"n\": 1}, {\"s\": 1, \"n\": 2}]}",
+      "{\"$push\": {\"a\": {\"$each\": [{\"s\": 1, \"n\": 3}], \"$sort\": {\"s\": 1}}}}",
+      "{\"_id\": 1, \"a\": [{\"s\": 1, \"n\": 2}, {\"s\": 1, \"n\": 3}, {\"s\": 2, \"n\": 1}]}");
    expect("{\"_id\": 1, \"a\": 1}", "{\"$push\": {\"a\": 2}}", "error 2");
    expect("{\"_id\": 1, \"a\": []}", "{\"$push\": {\"a\": {\"$each\": 1}}}", "error 2");
    expect("{\"_id\": 1, \"a\": []}", "{\"$push\": {\"a\": {\"$each\": [1], \"$bad\": 1}}}",
@@ -304,7 +307,8 @@ static void
 test_pop_pull(void **state)
 {
    (void) state;
-   expect("{\"_id\": 1, \"a\": [1, 2, 3]}", "{\"$pop\": {\"a\": 1}}", "{\"_id\": 1, \"a\": [1, 2]}");
+   expect("{\"_id\": 1, \"a\": [1, 2, 3]}", "{\"$pop\": {\"a\": 1}}",
+          "{\"_id\": 1, \"a\": [1, 2]}");
    expect("{\"_id\": 1, \"a\": [1, 2, 3]}", "{\"$pop\": {\"a\": -1}}",
           "{\"_id\": 1, \"a\": [2, 3]}");
    expect("{\"_id\": 1, \"a\": []}", "{\"$pop\": {\"a\": 1}}", "{\"_id\": 1, \"a\": []}");
@@ -329,7 +333,8 @@ static void
 test_bit(void **state)
 {
    (void) state;
-   expect("{\"_id\": 1, \"a\": 13}", "{\"$bit\": {\"a\": {\"and\": 10}}}", "{\"_id\": 1, \"a\": 8}");
+   expect("{\"_id\": 1, \"a\": 13}", "{\"$bit\": {\"a\": {\"and\": 10}}}",
+          "{\"_id\": 1, \"a\": 8}");
    expect("{\"_id\": 1, \"a\": 13}", "{\"$bit\": {\"a\": {\"or\": 2, \"xor\": 1}}}",
           "{\"_id\": 1, \"a\": 14}");
    expect("{\"_id\": 1, \"a\": 1}", "{\"$bit\": {\"a\": {\"or\": {\"$numberLong\": \"2\"}}}}",
@@ -348,8 +353,8 @@ test_positional(void **state)
    (void) state;
    expect_full("{\"_id\": 1, \"a\": [1, 2, 3]}", "{\"$set\": {\"a.$\": 9}}", NULL, 1, false,
                "{\"_id\": 1, \"a\": [1, 9, 3]}");
-   expect_full("{\"_id\": 1, \"a\": [{\"b\": 1}, {\"b\": 2}]}", "{\"$inc\": {\"a.$.b\": 10}}",
-               NULL, 1, false, "{\"_id\": 1, \"a\": [{\"b\": 1}, {\"b\": 12}]}");
+   expect_full("{\"_id\": 1, \"a\": [{\"b\": 1}, {\"b\": 2}]}", "{\"$inc\": {\"a.$.b\": 10}}", NULL,
+               1, false, "{\"_id\": 1, \"a\": [{\"b\": 1}, {\"b\": 12}]}");
    expect("{\"_id\": 1, \"a\": [1, 2, 3]}", "{\"$set\": {\"a.$\": 9}}", "error 2");
    expect("{\"_id\": 1, \"a\": [[1]]}", "{\"$set\": {\"a.$.$\": 9}}", "error 2");
    expect("{\"_id\": 1, \"a\": [1, 2, 3]}", "{\"$inc\": {\"a.$[]\": 1}}",
@@ -376,12 +381,12 @@ test_array_filters(void **state)
    /* Every identifier must be used, defined once, and well formed. */
    expect_full("{\"_id\": 1, \"a\": [1]}", "{\"$set\": {\"a.$[x]\": 0}}",
                "[{\"x\": 1}, {\"y\": 1}]", -1, false, "error 9");
-   expect_full("{\"_id\": 1, \"a\": [1]}", "{\"$set\": {\"a.$[z]\": 0}}", "[{\"x\": 1}]", -1,
-               false, "error 2");
+   expect_full("{\"_id\": 1, \"a\": [1]}", "{\"$set\": {\"a.$[z]\": 0}}", "[{\"x\": 1}]", -1, false,
+               "error 2");
    expect_full("{\"_id\": 1, \"a\": [1]}", "{\"$set\": {\"a.$[x]\": 0}}",
                "[{\"x\": 1}, {\"x\": 2}]", -1, false, "error 9");
-   expect_full("{\"_id\": 1, \"a\": [1]}", "{\"$set\": {\"a.$[X]\": 0}}", "[{\"X\": 1}]", -1,
-               false, "error 2");
+   expect_full("{\"_id\": 1, \"a\": [1]}", "{\"$set\": {\"a.$[X]\": 0}}", "[{\"X\": 1}]", -1, false,
+               "error 2");
    expect_full("{\"_id\": 1, \"a\": [1]}", "{\"$set\": {\"a.0\": 0}}", "[{}]", -1, false,
                "error 9");
 }
@@ -412,8 +417,7 @@ test_replacement(void **state)
    expect("{\"_id\": 1, \"a\": 1}", "{}", "{\"_id\": 1}");
    expect("{\"_id\": 1, \"a\": 1}", "{\"b\": 2, \"_id\": 1}", "{\"_id\": 1, \"b\": 2}");
    expect("{\"_id\": 1, \"a\": 1}", "{\"_id\": 2}", "error 66");
-   expect("{\"_id\": 1, \"a\": 1}", "{\"a\": {\"$set\": 1}}",
-          "{\"_id\": 1, \"a\": {\"$set\": 1}}");
+   expect("{\"_id\": 1, \"a\": 1}", "{\"a\": {\"$set\": 1}}", "{\"_id\": 1, \"a\": {\"$set\": 1}}");
 }
 
 static char *
@@ -465,8 +469,8 @@ static void
 test_upsert(void **state)
 {
    (void) state;
-   expect_upsert("{\"a\": 1, \"b\": {\"$gt\": 1}, \"c.d\": {\"$eq\": 2}}",
-                 "{\"$set\": {\"x\": 1}}", "{\"a\": 1, \"c\": {\"d\": 2}, \"x\": 1}");
+   expect_upsert("{\"a\": 1, \"b\": {\"$gt\": 1}, \"c.d\": {\"$eq\": 2}}", "{\"$set\": {\"x\": 1}}",
+                 "{\"a\": 1, \"c\": {\"d\": 2}, \"x\": 1}");
    expect_upsert("{\"x\": 1, \"_id\": 7}", "{\"$inc\": {\"n\": 1}}",
                  "{\"_id\": 7, \"x\": 1, \"n\": 1}");
    expect_upsert("{\"$and\": [{\"a\": 1}, {\"b\": {\"$in\": [2]}}], \"c\": {\"$in\": [1, 2]}}",
@@ -485,14 +489,14 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_set),          cmocka_unit_test(test_unset),
-      cmocka_unit_test(test_inc_mul),      cmocka_unit_test(test_min_max),
-      cmocka_unit_test(test_rename),       cmocka_unit_test(test_current_date),
+      cmocka_unit_test(test_set),           cmocka_unit_test(test_unset),
+      cmocka_unit_test(test_inc_mul),       cmocka_unit_test(test_min_max),
+      cmocka_unit_test(test_rename),        cmocka_unit_test(test_current_date),
       cmocka_unit_test(test_set_on_insert), cmocka_unit_test(test_push),
-      cmocka_unit_test(test_add_to_set),   cmocka_unit_test(test_pop_pull),
-      cmocka_unit_test(test_bit),          cmocka_unit_test(test_positional),   cmocka_unit_test(test_array_filters),
-      cmocka_unit_test(test_validation),   cmocka_unit_test(test_replacement),
-      cmocka_unit_test(test_upsert),
+      cmocka_unit_test(test_add_to_set),    cmocka_unit_test(test_pop_pull),
+      cmocka_unit_test(test_bit),           cmocka_unit_test(test_positional),
+      cmocka_unit_test(test_array_filters), cmocka_unit_test(test_validation),
+      cmocka_unit_test(test_replacement),   cmocka_unit_test(test_upsert),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

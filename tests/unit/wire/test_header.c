@@ -78,8 +78,8 @@ test_check_limits(void **state)
 {
    fe_msg_header_t header = {.request_id = 1, .opcode = OP_MSG};
    fe_error_t error = {0};
-   const int32_t rejected[] = {INT32_MIN, -1, 0, 1, 15, HEADER_SIZE,
-                               HEADER_MAX_MESSAGE_SIZE + 1, INT32_MAX};
+   const int32_t rejected[] = {INT32_MIN, -1, 0, 1, 15, HEADER_SIZE, HEADER_MAX_MESSAGE_SIZE + 1,
+                               INT32_MAX};
    const int32_t accepted[] = {HEADER_SIZE + 1, 21, 4096, HEADER_MAX_MESSAGE_SIZE};
    (void) state;
 
@@ -150,8 +150,8 @@ test_encode_decode(void **state)
 static void
 test_validate_plain(void **state)
 {
-   bson_t *doc = BCON_NEW("hello", BCON_INT32(1), "s", BCON_UTF8("x"), "d",
-                          "{", "e", BCON_DOUBLE(1.5), "}");
+   bson_t *doc =
+      BCON_NEW("hello", BCON_INT32(1), "s", BCON_UTF8("x"), "d", "{", "e", BCON_DOUBLE(1.5), "}");
    (void) state;
    expect_valid(bson_get_data(doc), doc->len, HEADER_MAX_NESTING_DEPTH);
    bson_destroy(doc);
@@ -248,11 +248,11 @@ test_validate_utf8_values(void **state)
       const char *bytes;
       int len;
    } bad[] = {
-      {"ab\xff", 3},          /* 0xff never appears in UTF-8 */
-      {"\xc3", 1},             /* a truncated two-byte sequence */
-      {"\xe2\x82", 2},         /* a truncated three-byte sequence */
-      {"\xc0\xaf", 2},         /* an overlong encoding of '/' */
-      {"\xed\xa0\x80", 3},     /* a UTF-16 surrogate */
+      {"ab\xff", 3},       /* 0xff never appears in UTF-8 */
+      {"\xc3", 1},         /* a truncated two-byte sequence */
+      {"\xe2\x82", 2},     /* a truncated three-byte sequence */
+      {"\xc0\xaf", 2},     /* an overlong encoding of '/' */
+      {"\xed\xa0\x80", 3}, /* a UTF-16 surrogate */
    };
    (void) state;
 
@@ -321,8 +321,8 @@ test_validate_depth_arrays(void **state)
    bson_destroy(doc);
 
    /* Depth is the deepest branch, not the sum of branches. */
-   doc = BCON_NEW("a", "{", "b", BCON_INT32(1), "}", "c", "{", "d", BCON_INT32(1), "}",
-                  "e", "[", BCON_INT32(1), "]");
+   doc = BCON_NEW("a", "{", "b", BCON_INT32(1), "}", "c", "{", "d", BCON_INT32(1), "}", "e", "[",
+                  BCON_INT32(1), "]");
    expect_valid(bson_get_data(doc), doc->len, 2);
    expect_invalid(bson_get_data(doc), doc->len, 1);
    bson_destroy(doc);
@@ -357,16 +357,11 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check_limits),
-      cmocka_unit_test(test_little_endian),
-      cmocka_unit_test(test_encode_decode),
-      cmocka_unit_test(test_validate_plain),
-      cmocka_unit_test(test_validate_lengths),
-      cmocka_unit_test(test_validate_utf8_keys),
-      cmocka_unit_test(test_validate_utf8_values),
-      cmocka_unit_test(test_validate_depth),
-      cmocka_unit_test(test_validate_depth_arrays),
-      cmocka_unit_test(test_validate_code_with_scope),
+      cmocka_unit_test(test_check_limits),          cmocka_unit_test(test_little_endian),
+      cmocka_unit_test(test_encode_decode),         cmocka_unit_test(test_validate_plain),
+      cmocka_unit_test(test_validate_lengths),      cmocka_unit_test(test_validate_utf8_keys),
+      cmocka_unit_test(test_validate_utf8_values),  cmocka_unit_test(test_validate_depth),
+      cmocka_unit_test(test_validate_depth_arrays), cmocka_unit_test(test_validate_code_with_scope),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,20 +77,16 @@ static void
 test_sequences_merged(void **state)
 {
    msgbuf_t mb = {0};
-   bson_t *body = BCON_NEW("insert", BCON_UTF8("c"), "ordered", BCON_BOOL(true), "$db",
-                           BCON_UTF8("test"));
+   bson_t *body =
+      BCON_NEW("insert", BCON_UTF8("c"), "ordered", BCON_BOOL(true), "$db", BCON_UTF8("test"));
    bson_t *docs[] = {BCON_NEW("_id", BCON_INT32(1), "a", BCON_UTF8("x")),
                      BCON_NEW("_id", BCON_INT32(2), "n", "{", "b", BCON_INT32(3), "}")};
    bson_t *others[] = {BCON_NEW("q", "{", "}", "limit", BCON_INT32(0))};
-   bson_t *expected = BCON_NEW("insert", BCON_UTF8("c"), "ordered", BCON_BOOL(true), "$db",
-                               BCON_UTF8("test"),
-                               "documents", "[",
-                                  "{", "_id", BCON_INT32(1), "a", BCON_UTF8("x"), "}",
-                                  "{", "_id", BCON_INT32(2), "n", "{", "b", BCON_INT32(3), "}",
-                                  "}",
-                               "]",
-                               "deletes", "[", "{", "q", "{", "}", "limit", BCON_INT32(0), "}",
-                               "]");
+   bson_t *expected =
+      BCON_NEW("insert", BCON_UTF8("c"), "ordered", BCON_BOOL(true), "$db", BCON_UTF8("test"),
+               "documents", "[", "{", "_id", BCON_INT32(1), "a", BCON_UTF8("x"), "}", "{", "_id",
+               BCON_INT32(2), "n", "{", "b", BCON_INT32(3), "}", "}", "]", "deletes", "[", "{", "q",
+               "{", "}", "limit", BCON_INT32(0), "}", "]");
    (void) state;
 
    /* Body first. */
@@ -209,8 +205,8 @@ test_checksum(void **state)
    msgbuf_t mb = {0};
    bson_t *body = BCON_NEW("ping", BCON_INT32(1), "$db", BCON_UTF8("admin"));
    bson_t *docs[] = {BCON_NEW("a", BCON_INT32(1))};
-   bson_t *expected = BCON_NEW("ping", BCON_INT32(1), "$db", BCON_UTF8("admin"), "seq", "[",
-                               "{", "a", BCON_INT32(1), "}", "]");
+   bson_t *expected = BCON_NEW("ping", BCON_INT32(1), "$db", BCON_UTF8("admin"), "seq", "[", "{",
+                               "a", BCON_INT32(1), "}", "]");
    (void) state;
 
    /* Correct checksum, body only. */
@@ -580,7 +576,7 @@ test_write_reply(void **state)
    assert_int_equal(header.opcode, OP_MSG);
    assert_true(header_check(&header, NULL));
    assert_int_equal(header_read_int32(bytes + HEADER_SIZE), 0); /* flags */
-   assert_int_equal(bytes[HEADER_SIZE + 4], 0);                  /* kind 0 */
+   assert_int_equal(bytes[HEADER_SIZE + 4], 0);                 /* kind 0 */
    assert_memory_equal(bytes + HEADER_SIZE + 5, bson_get_data(reply), reply->len);
 
    /* The reply parses back as the same document. */

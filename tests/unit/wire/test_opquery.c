@@ -41,8 +41,8 @@ static void
 test_admin_cmd(void **state)
 {
    msgbuf_t mb = {0};
-   bson_t *hello = BCON_NEW("isMaster", BCON_INT32(1), "helloOk", BCON_BOOL(true), "client",
-                            "{", "driver", "{", "name", BCON_UTF8("test"), "}", "}");
+   bson_t *hello = BCON_NEW("isMaster", BCON_INT32(1), "helloOk", BCON_BOOL(true), "client", "{",
+                            "driver", "{", "name", BCON_UTF8("test"), "}", "}");
    fe_opquery_t q;
    fe_error_t error = {0};
    (void) state;
@@ -73,8 +73,8 @@ static void
 test_query_wrapper(void **state)
 {
    msgbuf_t mb = {0};
-   bson_t *wrapped = BCON_NEW("$query", "{", "hello", BCON_INT32(1), "}", "$readPreference",
-                              "{", "mode", BCON_UTF8("secondaryPreferred"), "}");
+   bson_t *wrapped = BCON_NEW("$query", "{", "hello", BCON_INT32(1), "}", "$readPreference", "{",
+                              "mode", BCON_UTF8("secondaryPreferred"), "}");
    bson_t *inner = BCON_NEW("hello", BCON_INT32(1));
    bson_t *not_doc = BCON_NEW("$query", BCON_INT32(5));
    fe_opquery_t q;
@@ -104,8 +104,8 @@ test_not_a_command(void **state)
 {
    msgbuf_t mb = {0};
    bson_t *query = BCON_NEW("a", BCON_INT32(1));
-   const char *names[] = {"test.coll", "admin.$cmdx", "admin.cmd", "$cmd", ".$cmd", "",
-                          "admin.$cm"};
+   const char *names[] = {"test.coll", "admin.$cmdx", "admin.cmd", "$cmd", ".$cmd",
+                          "",          "admin.$cm"};
    char long_db[200];
    (void) state;
 
@@ -207,12 +207,9 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_admin_cmd),
-      cmocka_unit_test(test_query_wrapper),
-      cmocka_unit_test(test_not_a_command),
-      cmocka_unit_test(test_truncated),
-      cmocka_unit_test(test_invalid_bson),
-      cmocka_unit_test(test_write_reply),
+      cmocka_unit_test(test_admin_cmd),     cmocka_unit_test(test_query_wrapper),
+      cmocka_unit_test(test_not_a_command), cmocka_unit_test(test_truncated),
+      cmocka_unit_test(test_invalid_bson),  cmocka_unit_test(test_write_reply),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }
