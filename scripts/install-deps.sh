@@ -9,7 +9,7 @@ packages=(
   libsqlite3-dev                            # the SQLite backend
   libpq-dev                                 # the PostgreSQL backend
   libcmocka-dev libmongoc-dev               # unit tests, C client tests
-  clang valgrind                            # the second compiler, memcheck
+  clang clang-format valgrind               # the second compiler, layout check, memcheck
   postgresql                                # a throwaway server for the PostgreSQL tests
   python3 python3-pymongo                   # Python client tests
   nodejs npm                                # Node.js driver, mongosh, CRUD spec runner

@@ -18,6 +18,11 @@ if [[ -x tests/integration/node/install.sh ]]; then
   tests/integration/node/install.sh
 fi
 
+# The layout of every C file is the committed .clang-format's.
+if command -v clang-format >/dev/null; then
+  git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror || status_format=1
+fi
+
 if [[ ! -d $build ]]; then
   meson setup "$build" -Dwerror=true -Db_sanitize="$sanitize" -Db_lundef=false \
     -Dunit_tests=enabled -Dintegration_tests=enabled
@@ -35,7 +40,7 @@ else
   unset FERRET_PG_CONNINFO
 fi
 
-status=0
+status=${status_format:-0}
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
 logs=("$build/meson-logs/testlog.json")
 
