@@ -62,8 +62,8 @@ class TestCommandLine(unittest.TestCase):
         self.assertIn('%s:2' % path, out)
 
     def test_unknown_key_in_the_backends_section(self):
-        code, out, path = run('--plugin-dir', PLUGIN_DIR, '--listen', '127.0.0.1:0',
-                              config='[%s]\nnot_a_key = 1\n[other]\nignored = 1\n'
+        code, out, path = run('--backend', harness.backend_name(), '--plugin-dir', PLUGIN_DIR,
+                              '--listen', '127.0.0.1:0', config='[%s]\nnot_a_key = 1\n[other]\nignored = 1\n'
                               % harness.backend_name())
         self.assertNotEqual(code, 0)
         self.assertIn('%s:2' % path, out)
