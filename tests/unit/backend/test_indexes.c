@@ -10,24 +10,16 @@
 
 #include <cmocka.h>
 
+#include "../bson/test_util.h"
+
 #include "backend/indexes.h"
 
-static bson_t *
-json(const char *text)
-{
-   bson_error_t error;
-   bson_t *doc = bson_new_from_json((const uint8_t *) text, -1, &error);
-   if (!doc) {
-      fail_msg("bad test JSON %s: %s", text, error.message);
-   }
-   return doc;
-}
 
 /* Normalizes spec; returns the error code (0 on success) and the result as canonical JSON. */
 static int32_t
 normalize(const char *spec, char **out)
 {
-   bson_t *doc = json(spec);
+   bson_t *doc = tu_json(spec);
    bson_t normalized;
    fe_error_t error = {0};
    bool ok = indexes_normalize_spec(doc, &normalized, &error);
@@ -91,8 +83,8 @@ test_normalize_errors(void **state)
 static int32_t
 keys_of(const char *spec, const char *doc_json, char *joined, size_t size)
 {
-   bson_t *spec_doc = json(spec);
-   bson_t *doc = json(doc_json);
+   bson_t *spec_doc = tu_json(spec);
+   bson_t *doc = tu_json(doc_json);
    bson_t normalized;
    fe_index_t index;
    fe_error_t error = {0};
@@ -174,10 +166,10 @@ test_doc_keys(void **state)
 static void
 test_same_key_and_hidden(void **state)
 {
-   bson_t *a = json("{\"a\": 1, \"b\": -1}");
-   bson_t *b = json("{\"a\": 1.0, \"b\": {\"$numberLong\": \"-1\"}}");
-   bson_t *c = json("{\"b\": -1, \"a\": 1}");
-   bson_t *d = json("{\"a\": 1}");
+   bson_t *a = tu_json("{\"a\": 1, \"b\": -1}");
+   bson_t *b = tu_json("{\"a\": 1.0, \"b\": {\"$numberLong\": \"-1\"}}");
+   bson_t *c = tu_json("{\"b\": -1, \"a\": 1}");
+   bson_t *d = tu_json("{\"a\": 1}");
    (void) state;
    assert_true(indexes_same_key(a, b));
    assert_false(indexes_same_key(a, c));

@@ -10,18 +10,10 @@
 
 #include <cmocka.h>
 
+#include "../bson/test_util.h"
+
 #include "query/expr.h"
 
-static bson_t *
-json(const char *text)
-{
-   bson_error_t err;
-   bson_t *b = bson_new_from_json((const uint8_t *) text, -1, &err);
-   if (!b) {
-      fail_msg("bad test json %s: %s", text, err.message);
-   }
-   return b;
-}
 
 /* Evaluates the expression written as the JSON value expr_json against doc_json: returns
  * {"v": <result>} as canonical JSON, "missing", or "error <code>". */
@@ -29,8 +21,8 @@ static char *
 evaluate(const char *doc_json, const char *expr_json)
 {
    char *wrapped = bson_strdup_printf("{\"e\": %s}", expr_json);
-   bson_t *doc = json(doc_json);
-   bson_t *spec = json(wrapped);
+   bson_t *doc = tu_json(doc_json);
+   bson_t *spec = tu_json(wrapped);
    bson_iter_t iter;
    fe_error_t error = {0};
    fe_expr_t *expr;
@@ -69,7 +61,7 @@ check(const char *doc, const char *expr, const char *expected)
       want = bson_strdup(expected);
    } else {
       char *wrapped = bson_strdup_printf("{\"v\": %s}", expected);
-      bson_t *e = json(wrapped);
+      bson_t *e = tu_json(wrapped);
       want = bson_as_canonical_extended_json(e, NULL);
       bson_destroy(e);
       bson_free(wrapped);
@@ -317,7 +309,7 @@ test_set_field(void **state)
 static void
 test_rand(void **state)
 {
-   bson_t *spec = json("{\"e\": {\"$rand\": {}}}");
+   bson_t *spec = tu_json("{\"e\": {\"$rand\": {}}}");
    bson_iter_t iter;
    fe_error_t error = {0};
    bson_t empty = BSON_INITIALIZER;
@@ -350,9 +342,9 @@ test_rand(void **state)
 static void
 test_match(void **state)
 {
-   bson_t *doc = json(D);
-   bson_t *spec = json("{\"e\": {\"$gt\": [\"$a\", \"$b\"]}}");
-   bson_t *spec2 = json("{\"e\": {\"$divide\": [1, 0]}}");
+   bson_t *doc = tu_json(D);
+   bson_t *spec = tu_json("{\"e\": {\"$gt\": [\"$a\", \"$b\"]}}");
+   bson_t *spec2 = tu_json("{\"e\": {\"$divide\": [1, 0]}}");
    bson_iter_t iter;
    fe_error_t error;
    fe_expr_t *e1, *e2;

@@ -10,20 +10,12 @@
 
 #include <cmocka.h>
 
+#include "../bson/test_util.h"
+
 #include "query/aggregate/pipeline.h"
 #include "query/expr.h"
 #include "query/update.h"
 
-static bson_t *
-json(const char *text)
-{
-   bson_error_t err;
-   bson_t *b = bson_new_from_json((const uint8_t *) text, -1, &err);
-   if (!b) {
-      fail_msg("bad test json %s: %s", text, err.message);
-   }
-   return b;
-}
 
 typedef struct source {
    bson_t *docs; /* the input as {"0": {...}, "1": {...}} */
@@ -71,7 +63,7 @@ run_pipeline(const char *input, const char *stages, const char *let, int *pulled
 {
    char *wrapped_in = bson_strdup_printf("{\"a\": %s}", input);
    char *wrapped_st = bson_strdup_printf("{\"a\": %s}", stages);
-   bson_t *in = json(wrapped_in), *st = json(wrapped_st), *let_doc = let ? json(let) : NULL;
+   bson_t *in = tu_json(wrapped_in), *st = tu_json(wrapped_st), *let_doc = let ? tu_json(let) : NULL;
    bson_t in_arr, st_arr;
    bson_iter_t iter;
    uint32_t len;
@@ -127,7 +119,7 @@ check_full(const char *input, const char *stages, const char *let, const char *e
       want = bson_strdup(expected);
    } else {
       char *wrapped = bson_strdup_printf("{\"a\": %s}", expected);
-      bson_t *e = json(wrapped);
+      bson_t *e = tu_json(wrapped);
       bson_iter_t iter, elem;
       bson_string_t *s = bson_string_new("[");
       bson_iter_init_find(&iter, e, "a");
@@ -364,7 +356,7 @@ test_stages_and_let(void **state)
 static void
 test_leading_match(void **state)
 {
-   bson_t *stages = json("{\"0\": {\"$match\": {\"a\": 1}}, \"1\": {\"$limit\": 1}}");
+   bson_t *stages = tu_json("{\"0\": {\"$match\": {\"a\": 1}}, \"1\": {\"$limit\": 1}}");
    fe_error_t error;
    fe_pipeline_t *p = pipeline_compile(stages, NULL, 0, &error);
    const bson_t *filter;
@@ -383,7 +375,7 @@ test_leading_match(void **state)
 static fe_pipeline_t *
 compile_stages(const char *stages_json, fe_error_t *error)
 {
-   bson_t *stages = json(stages_json);
+   bson_t *stages = tu_json(stages_json);
    fe_pipeline_t *p =
       pipeline_compile(stages, NULL, PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, error);
    bson_destroy(stages);
@@ -452,11 +444,11 @@ test_sources_and_outputs(void **state)
    check(DOCS, "[{\"$merge\": {\"into\": \"x\", \"bogus\": 1}}]", "error 40415");
    /* Callers that cannot write or list sessions do not ask for these stages. */
    {
-      bson_t *stages = json("{\"0\": {\"$out\": \"x\"}}");
+      bson_t *stages = tu_json("{\"0\": {\"$out\": \"x\"}}");
       assert_null(pipeline_compile(stages, NULL, 0, &error));
       assert_int_equal(error.code, 238);
       bson_destroy(stages);
-      stages = json("{\"0\": {\"$listLocalSessions\": {}}}");
+      stages = tu_json("{\"0\": {\"$listLocalSessions\": {}}}");
       assert_null(pipeline_compile(stages, NULL, 0, &error));
       assert_int_equal(error.code, 238);
       bson_destroy(stages);
@@ -467,14 +459,14 @@ static char *
 update_with_pipeline_let(const char *doc_json, const char *stages_json, const char *let_json)
 {
    char *wrapped = bson_strdup_printf("{\"a\": %s}", stages_json);
-   bson_t *doc = json(doc_json), *w = json(wrapped), stages, out;
+   bson_t *doc = tu_json(doc_json), *w = tu_json(wrapped), stages, out;
    bson_iter_t iter;
    uint32_t len;
    const uint8_t *data;
    fe_error_t error = {0};
    fe_update_t *update;
    char *result;
-   bson_t *let = let_json ? json(let_json) : NULL;
+   bson_t *let = let_json ? tu_json(let_json) : NULL;
 
    bson_iter_init_find(&iter, w, "a");
    bson_iter_array(&iter, &len, &data);
@@ -549,7 +541,7 @@ test_update_pipeline(void **state)
 static void
 test_update_let(void **state)
 {
-   bson_t *base = json("{\"a\": 1, \"b\": 2}"), *over = json("{\"b\": 3, \"c\": 4}"), merged;
+   bson_t *base = tu_json("{\"a\": 1, \"b\": 2}"), *over = tu_json("{\"b\": 3, \"c\": 4}"), merged;
    char *got, *let;
    fe_error_t error = {0};
    fe_update_t *update;
@@ -575,7 +567,7 @@ test_update_let(void **state)
    assert_non_null(update); /* {a: 1, b: 2} is a replacement */
    update_destroy(update);
    bson_destroy(over);
-   over = json("{\"\": 1}");
+   over = tu_json("{\"\": 1}");
    update = update_compile_with_let(base, false, NULL, over, &error);
    assert_null(update);
    assert_int_equal(error.code, 16869);

@@ -11,18 +11,10 @@
 
 #include <cmocka.h>
 
+#include "../bson/test_util.h"
+
 #include "query/update.h"
 
-static bson_t *
-json(const char *text)
-{
-   bson_error_t err;
-   bson_t *b = bson_new_from_json((const uint8_t *) text, -1, &err);
-   if (!b) {
-      fail_msg("bad test json %s: %s", text, err.message);
-   }
-   return b;
-}
 
 /* Applies update to doc with the given options and returns the result's canonical JSON, or
  * "error <code>" (owned by the caller). */
@@ -30,9 +22,9 @@ static char *
 run_full(const char *doc_json, const char *update_json, const char *filters_json, int32_t pos,
          bool inserting)
 {
-   bson_t *doc = json(doc_json);
-   bson_t *spec = json(update_json);
-   bson_t *filters = filters_json ? json(filters_json) : NULL;
+   bson_t *doc = tu_json(doc_json);
+   bson_t *spec = tu_json(update_json);
+   bson_t *filters = filters_json ? tu_json(filters_json) : NULL;
    fe_error_t error = {0};
    fe_update_t *update;
    fe_match_info_t match = {.positional_index = pos};
@@ -75,7 +67,7 @@ expect_full(const char *doc, const char *update, const char *filters, int32_t po
    if (strncmp(expected, "error", 5) == 0) {
       want = bson_strdup(expected);
    } else {
-      bson_t *e = json(expected);
+      bson_t *e = tu_json(expected);
       want = bson_as_canonical_extended_json(e, NULL);
       bson_destroy(e);
    }
@@ -423,8 +415,8 @@ test_replacement(void **state)
 static char *
 upsert(const char *filter_json, const char *update_json)
 {
-   bson_t *filter = json(filter_json);
-   bson_t *spec = json(update_json);
+   bson_t *filter = tu_json(filter_json);
+   bson_t *spec = tu_json(update_json);
    fe_error_t error = {0};
    fe_update_t *update = update_compile(spec, false, NULL, &error);
    bson_t out;
@@ -451,7 +443,7 @@ expect_upsert(const char *filter, const char *update, const char *expected)
    if (strncmp(expected, "error", 5) == 0) {
       want = bson_strdup(expected);
    } else {
-      bson_t *e = json(expected);
+      bson_t *e = tu_json(expected);
       want = bson_as_canonical_extended_json(e, NULL);
       bson_destroy(e);
    }
