@@ -14,7 +14,6 @@
 
 #include "backend/indexes.h"
 
-
 /* Normalizes spec; returns the error code (0 on success) and the result as canonical JSON. */
 static int32_t
 normalize(const char *spec, char **out)

@@ -14,7 +14,6 @@
 
 #include "query/expr.h"
 
-
 /* Evaluates the expression written as the JSON value expr_json against doc_json: returns
  * {"v": <result>} as canonical JSON, "missing", or "error <code>". */
 static char *

@@ -16,7 +16,6 @@
 #include "query/expr.h"
 #include "query/update.h"
 
-
 typedef struct source {
    bson_t *docs; /* the input as {"0": {...}, "1": {...}} */
    bson_iter_t iter;
@@ -63,7 +62,8 @@ run_pipeline(const char *input, const char *stages, const char *let, int *pulled
 {
    char *wrapped_in = bson_strdup_printf("{\"a\": %s}", input);
    char *wrapped_st = bson_strdup_printf("{\"a\": %s}", stages);
-   bson_t *in = tu_json(wrapped_in), *st = tu_json(wrapped_st), *let_doc = let ? tu_json(let) : NULL;
+   bson_t *in = tu_json(wrapped_in), *st = tu_json(wrapped_st),
+          *let_doc = let ? tu_json(let) : NULL;
    bson_t in_arr, st_arr;
    bson_iter_t iter;
    uint32_t len;

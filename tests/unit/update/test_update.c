@@ -15,7 +15,6 @@
 
 #include "query/update.h"
 
-
 /* Applies update to doc with the given options and returns the result's canonical JSON, or
  * "error <code>" (owned by the caller). */
 static char *
