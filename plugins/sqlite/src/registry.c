@@ -209,7 +209,11 @@ prepare_connection(ferret_backend_t *backend, sqlite3 *conn, ferret_error_t *err
 
    rc = sqlite3_prepare_v2(conn, "PRAGMA journal_mode=WAL", -1, &stmt, NULL);
    if (rc == SQLITE_OK) {
-      rc = sqlite3_step(stmt);
+      busy_backoff_t backoff = {0};
+      do {
+         sqlite3_reset(stmt);
+         rc = sqlite3_step(stmt);
+      } while (session_busy_backoff(backend, rc, &backoff));
    }
    if (rc != SQLITE_ROW) {
       status = session_error(conn, rc, "cannot enable wal mode", error);

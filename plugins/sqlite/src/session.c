@@ -525,23 +525,31 @@ txn_join(ferret_session_t *session, session_db_t *entry, ferret_error_t *error)
    return status;
 }
 
+bool
+session_busy_backoff(const ferret_backend_t *backend, int rc, busy_backoff_t *backoff)
+{
+   if ((rc & 0xff) != SQLITE_BUSY || backoff->waited_ms >= backend->busy_timeout_ms) {
+      return false;
+   }
+   if (backoff->delay_ms == 0) {
+      backoff->delay_ms = 1;
+   }
+   sleep_ms(backoff->delay_ms);
+   backoff->waited_ms += backoff->delay_ms;
+   backoff->delay_ms = backoff->delay_ms < 50 ? backoff->delay_ms * 2 : 50;
+   return true;
+}
+
 /* COMMIT, retrying SQLITE_BUSY for up to the busy timeout; rolls back when it gives up. */
 static ferret_status_t
 commit_main(ferret_session_t *session, session_db_t *entry, ferret_error_t *error)
 {
-   int waited = 0;
-   int delay = 1;
+   busy_backoff_t backoff = {0};
    int rc;
 
-   for (;;) {
+   do {
       rc = sqlite3_exec(entry->main, "COMMIT", NULL, NULL, NULL);
-      if ((rc & 0xff) != SQLITE_BUSY || waited >= session->backend->busy_timeout_ms) {
-         break;
-      }
-      sleep_ms(delay);
-      waited += delay;
-      delay = delay < 50 ? delay * 2 : 50;
-   }
+   } while (session_busy_backoff(session->backend, rc, &backoff));
    if (rc != SQLITE_OK) {
       ferret_status_t status = session_error(entry->main, rc, "commit failed", error);
       if (!sqlite3_get_autocommit(entry->main)) {

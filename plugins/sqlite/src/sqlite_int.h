@@ -197,6 +197,16 @@ ferret_status_t session_fail(ferret_error_t *error, ferret_status_t status, cons
 /* Runs SQL without results. */
 ferret_status_t session_exec(sqlite3 *conn, const char *sql, ferret_error_t *error);
 
+/* SQLite skips the busy handler where waiting could deadlock (a COMMIT, a journal mode
+ * change); such steps retry here instead. Zero-initialize one per step. */
+typedef struct {
+   int waited_ms;
+   int delay_ms;
+} busy_backoff_t;
+
+/* True after sleeping when rc is SQLITE_BUSY and the busy timeout is not used up: retry. */
+bool session_busy_backoff(const ferret_backend_t *backend, int rc, busy_backoff_t *backoff);
+
 /* ---- catalog.c: databases and collections ---- */
 
 /* Finds the table of collection in the catalog through stmt, a prepared
