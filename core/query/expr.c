@@ -16,51 +16,14 @@
 #include <sys/random.h>
 
 #include "bson/compare.h"
+#include "query/expr_int.h"
 #include "query/update_int.h"
-
-typedef enum kind {
-   KIND_CONST,
-   KIND_PATH,
-   KIND_OBJECT,
-   KIND_ARRAY,
-   KIND_OP,
-} kind_t;
-
-typedef struct eval_ctx {
-   const bson_t *root;
-   const fe_expr_var_t *vars;
-   fe_error_t *error;
-} eval_ctx_t;
-
-typedef struct op_def op_def_t;
-
-struct fe_expr {
-   kind_t kind;
-   bson_value_t value; /* KIND_CONST; owned */
-   char *var;          /* KIND_PATH: the variable ("CURRENT" for "$a"); owned */
-   char **names;       /* KIND_PATH parts, KIND_OBJECT field names, variable names; owned */
-   size_t n_names;
-   fe_expr_t **args; /* KIND_OBJECT values, KIND_ARRAY elements, KIND_OP operands; owned */
-   size_t n_args;
-   const op_def_t *op; /* KIND_OP */
-};
-
-typedef bool (*eval_fn)(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
-typedef fe_expr_t *(*parse_fn)(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
 
 struct fe_expr_let {
    char **names;         /* owned */
    bson_value_t *values; /* owned */
    fe_expr_var_t *vars;  /* owned chain over the two arrays above; vars[n - 1] is innermost */
    size_t n;
-};
-
-struct op_def {
-   const char *name;
-   eval_fn eval;
-   int min_args;
-   int max_args;   /* -1: any */
-   parse_fn parse; /* NULL: operands are an array (or one value) of expressions */
 };
 
 /* Compilation. */
@@ -399,6 +362,9 @@ expr_destroy(fe_expr_t *e)
    if (e->kind == KIND_CONST) {
       bson_value_destroy(&e->value);
    }
+   if (e->data_free) {
+      e->data_free(e->data);
+   }
    bson_free(e->var);
    for (size_t i = 0; i < e->n_names; i++) {
       bson_free(e->names[i]);
@@ -499,6 +465,47 @@ expr_let_merge(const bson_t *base, const bson_t *over, bson_t *out)
          bson_append_iter(out, NULL, 0, &iter);
       }
    }
+}
+
+/*
+ * Services to the operator families (expr_int.h)
+ */
+
+fe_expr_t *
+expr_node_new(kind_t kind)
+{
+   return expr_new(kind);
+}
+
+bool
+expr_eval_node(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
+{
+   return eval(e, c, out);
+}
+
+bool
+expr_eval_args(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *vals)
+{
+   return eval_args(e, c, vals);
+}
+
+fe_expr_t *
+expr_parse_list(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error)
+{
+   return parse_list(op, operand, error);
+}
+
+fe_expr_t *
+expr_parse_named(const op_def_t *op, const bson_iter_t *operand, const char *const *names,
+                 const bool *required, size_t n, fe_error_t *error)
+{
+   return parse_named(op, operand, names, required, n, error);
+}
+
+bool
+expr_check_var_name(const char *name, fe_error_t *error)
+{
+   return check_var_name(name, true, error);
 }
 
 /*
