@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs the pinned npm dependencies (mongodb driver, mongosh) of the node
+# Installs the pinned npm dependencies (mongodb driver, mongosh, mongoose) of the node
 # integration tests and of the unified spec runner into node_modules/.
 # Idempotent: `npm ci` wipes and reinstalls, which takes a minute, so it only
 # runs when node_modules was not installed from the current package-lock.json.
@@ -12,7 +12,8 @@ stamp=node_modules/.ferret-lock-sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
-   [ -f node_modules/mongodb/package.json ] && [ -x node_modules/.bin/mongosh ]; then
+   [ -f node_modules/mongodb/package.json ] && [ -x node_modules/.bin/mongosh ] &&
+   [ -f node_modules/mongoose/package.json ]; then
    echo "install.sh: node_modules up to date"
    exit 0
 fi
