@@ -110,16 +110,20 @@ static bool op_sum(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_switch(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_to(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_to_case(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
-static bool op_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_type(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 static bool op_compare(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 
 static const op_def_t op_defs[] = {
    {"$abs", op_abs, 1, 1, NULL},
    {"$add", op_add, 0, -1, NULL},
+   {"$allElementsTrue", expr_array_all_any, 1, 1, NULL},
    {"$and", op_and, 0, -1, NULL},
+   {"$anyElementTrue", expr_array_all_any, 1, 1, NULL},
    {"$arrayElemAt", op_array_elem_at, 2, 2, NULL},
+   {"$arrayToObject", expr_array_to_object, 1, 1, NULL},
    {"$avg", op_avg, 1, -1, NULL},
+   {"$binarySize", expr_math_binary_size, 1, 1, NULL},
+   {"$bsonSize", expr_math_bson_size, 1, 1, NULL},
    {"$ceil", op_ceil, 1, 1, NULL},
    {"$cmp", op_cmp, 2, 2, NULL},
    {"$concat", op_concat, 0, -1, NULL},
@@ -128,33 +132,57 @@ static const op_def_t op_defs[] = {
    {"$convert", op_convert, 0, 0, parse_convert},
    {"$divide", op_divide, 2, 2, NULL},
    {"$eq", op_compare, 2, 2, NULL},
+   {"$exp", expr_math_unary, 1, 1, NULL},
    {"$filter", op_filter, 0, 0, parse_filter},
    {"$first", op_first_last, 1, 1, NULL},
+   {"$firstN", expr_array_n, 0, 0, expr_array_parse_n},
    {"$floor", op_floor, 1, 1, NULL},
    {"$getField", op_get_field, 0, 0, parse_get_field},
    {"$gt", op_compare, 2, 2, NULL},
    {"$gte", op_compare, 2, 2, NULL},
    {"$ifNull", op_if_null, 2, -1, NULL},
    {"$in", op_in, 2, 2, NULL},
+   {"$indexOfArray", expr_array_index_of, 2, 4, expr_math_parse_ranged},
    {"$isArray", op_is_array, 1, 1, NULL},
+   {"$isNumber", expr_math_is_number, 1, 1, NULL},
    {"$last", op_first_last, 1, 1, NULL},
+   {"$lastN", expr_array_n, 0, 0, expr_array_parse_n},
    {"$let", op_let, 0, 0, parse_let},
    {"$literal", op_literal, 0, 0, parse_literal},
+   {"$ln", expr_math_unary, 1, 1, NULL},
+   {"$log", expr_math_log, 2, 2, NULL},
+   {"$log10", expr_math_unary, 1, 1, NULL},
    {"$lt", op_compare, 2, 2, NULL},
    {"$lte", op_compare, 2, 2, NULL},
    {"$map", op_map, 0, 0, parse_map},
    {"$max", op_max_min, 1, -1, NULL},
+   {"$maxN", expr_array_n, 0, 0, expr_array_parse_n},
    {"$mergeObjects", op_merge_objects, 0, -1, NULL},
    {"$min", op_max_min, 1, -1, NULL},
+   {"$minN", expr_array_n, 0, 0, expr_array_parse_n},
    {"$mod", op_mod, 2, 2, NULL},
    {"$multiply", op_multiply, 0, -1, NULL},
    {"$ne", op_compare, 2, 2, NULL},
    {"$not", op_not, 1, 1, NULL},
+   {"$objectToArray", expr_array_object_to_array, 1, 1, NULL},
    {"$or", op_or, 0, -1, NULL},
+   {"$pow", expr_math_pow, 2, 2, NULL},
    {"$rand", op_rand, 0, 0, parse_rand},
+   {"$range", expr_array_range, 2, 3, expr_math_parse_ranged},
+   {"$reduce", expr_array_reduce, 0, 0, expr_array_parse_reduce},
+   {"$reverseArray", expr_array_reverse, 1, 1, NULL},
+   {"$round", expr_math_round, 1, 2, expr_math_parse_ranged},
+   {"$setDifference", expr_array_set_op, 2, 2, NULL},
+   {"$setEquals", expr_array_set_compare, 2, -1, expr_array_parse_set_equals},
    {"$setField", op_set_field, 0, 0, parse_set_field},
+   {"$setIntersection", expr_array_set_op, 0, -1, NULL},
+   {"$setIsSubset", expr_array_set_compare, 2, 2, NULL},
+   {"$setUnion", expr_array_set_op, 0, -1, NULL},
    {"$size", op_size, 1, 1, NULL},
+   {"$slice", expr_array_slice, 2, 3, expr_math_parse_ranged},
+   {"$sortArray", expr_array_sort, 0, 0, expr_array_parse_sort_array},
    {"$split", op_split, 2, 2, NULL},
+   {"$sqrt", expr_math_unary, 1, 1, NULL},
    {"$strLenCP", op_str_len_cp, 1, 1, NULL},
    {"$substr", op_substr_bytes, 3, 3, NULL},
    {"$substrBytes", op_substr_bytes, 3, 3, NULL},
@@ -172,9 +200,10 @@ static const op_def_t op_defs[] = {
    {"$toObjectId", op_to, 1, 1, NULL},
    {"$toString", op_to, 1, 1, NULL},
    {"$toUpper", op_to_case, 1, 1, NULL},
-   {"$trunc", op_trunc, 1, 1, NULL},
+   {"$trunc", expr_math_trunc, 1, 2, expr_math_parse_ranged},
    {"$type", op_type, 1, 1, NULL},
    {"$unsetField", op_set_field, 0, 0, parse_set_field},
+   {"$zip", expr_array_zip, 0, 0, expr_array_parse_zip},
 };
 
 static int
@@ -1740,12 +1769,6 @@ static bool
 op_floor(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
 {
    return op_rounding(e, c, out, floor, "$floor");
-}
-
-static bool
-op_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
-{
-   return op_rounding(e, c, out, trunc, "$trunc");
 }
 
 static bool

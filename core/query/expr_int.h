@@ -128,4 +128,46 @@ bool expr_date_add(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 bool expr_date_diff(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 bool expr_date_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 
+/*
+ * expr_math.c: arithmetic and type operators
+ */
+
+fe_expr_t *expr_math_parse_ranged(const op_def_t *op, const bson_iter_t *operand,
+                                  fe_error_t *error);
+bool expr_math_round(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_math_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_math_unary(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_math_log(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_math_pow(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_math_is_number(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_math_bson_size(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_math_binary_size(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+
+/*
+ * expr_array.c: array, set and object operators
+ */
+
+fe_expr_t *expr_array_parse_reduce(const op_def_t *op, const bson_iter_t *operand,
+                                   fe_error_t *error);
+fe_expr_t *expr_array_parse_sort_array(const op_def_t *op, const bson_iter_t *operand,
+                                       fe_error_t *error);
+fe_expr_t *expr_array_parse_n(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
+fe_expr_t *expr_array_parse_set_equals(const op_def_t *op, const bson_iter_t *operand,
+                                       fe_error_t *error);
+fe_expr_t *expr_array_parse_zip(const op_def_t *op, const bson_iter_t *operand,
+                                fe_error_t *error);
+bool expr_array_reduce(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_reverse(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_range(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_zip(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_index_of(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_to_object(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_object_to_array(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_sort(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_slice(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_n(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_all_any(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+bool expr_array_set_compare(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+
 #endif /* FE_EXPR_INT_H */
