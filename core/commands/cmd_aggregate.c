@@ -4,6 +4,10 @@
  * The pipeline pulls documents straight from a backend cursor; its leading $match is offered
  * to the backend as the query, so a pushed-down _id lookup serves aggregations too.
  *
+ * Stages that read other collections ($lookup, $graphLookup, $unionWith) get a
+ * pipeline_reader_t over the command's database: each read is a backend query with the
+ * stage's filter offered for pushdown, so a $lookup on foreignField _id is a primary-key read.
+ *
  * A final $out or $merge is written here, after the pipeline has run and its input cursor is
  * closed: the results are collected first, so a pipeline may read and write one collection
  * without seeing its own writes, and no backend read statement is open while tables are
@@ -39,6 +43,14 @@ typedef struct source {
 /* How often $merge retries one document whose target changed under it. */
 #define MERGE_MAX_ATTEMPTS 100
 
+/* One read of another collection for a pipeline stage (pipeline_reader_t). */
+typedef struct reader_cursor {
+   fe_store_t store;
+   fe_plan_t *plan;         /* owned */
+   ferret_cursor_t *cursor; /* owned */
+   bson_t *current;         /* owned storage (aligned); a static view of the last document */
+} reader_cursor_t;
+
 typedef struct sink {
    bson_t **docs;
    size_t count;
@@ -69,6 +81,12 @@ static bool coll_stats_document(fe_ctx_t *ctx, const char *collection, const bso
                                 bson_t *out, fe_error_t *error);
 static bool is_id_violation(const bson_t *duplicate);
 
+/* The collection reader handed to the pipeline */
+static bool reader_open(void *ctx, const char *collection, const bson_t *filter, void **cursor,
+                        fe_error_t *error);
+static bool reader_next(void *cursor, const bson_t **doc, fe_error_t *error);
+static void reader_close(void *cursor);
+
 /* $listLocalSessions */
 static bool local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error);
 
@@ -97,6 +115,7 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    bson_t rest = BSON_INITIALIZER; /* the stages after a leading $collStats */
    bson_t coll_stats;              /* static view of the $collStats specification */
    bool has_coll_stats = false;
+   pipeline_reader_t reader = {reader_open, reader_next, reader_close, ctx};
    bool ok = false;
 
    if (bson_iter_init_find(&iter, ctx->command, "aggregate") && BSON_ITER_HOLDS_UTF8(&iter)) {
@@ -184,7 +203,7 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
          goto done;
       }
    }
-   if (!pipeline_run(pipeline, pull, &source, collect, &sink, error)) {
+   if (!pipeline_run_reader(pipeline, &reader, pull, &source, collect, &sink, error)) {
       goto done;
    }
    if (source.cursor) {
@@ -728,6 +747,89 @@ is_capped(const bson_t *options)
 {
    bson_iter_t iter;
    return bson_iter_init_find(&iter, options, "capped") && bson_iter_as_bool(&iter);
+}
+
+/*
+ * The collection reader
+ */
+
+static bool
+reader_open(void *ctx, const char *collection, const bson_t *filter, void **cursor,
+            fe_error_t *error)
+{
+   fe_ctx_t *cmd = ctx;
+   reader_cursor_t *rc = NULL;
+   ferret_error_t backend_error = {0};
+   ferret_status_t status;
+
+   *cursor = NULL;
+   if (!args_check_collection_name(cmd->db, collection, error)) {
+      return false;
+   }
+   rc = calloc(1, sizeof *rc);
+   if (!rc) {
+      return error_set(error, FE_ExceededMemoryLimit, "out of memory");
+   }
+   /* bson_t demands 128-byte alignment, more than calloc promises. */
+   rc->current = aligned_alloc(BSON_ALIGNOF(bson_t), sizeof *rc->current);
+   write_ops_store(cmd, collection, &rc->store);
+   /* The store borrows the name; the pipeline keeps it alive only for this call. */
+   rc->store.ns.collection = bson_strdup(collection);
+   rc->plan = pushdown_plan_new(filter, 0, 0, 0, rc->store.capabilities);
+   if (!rc->current || !rc->plan) {
+      reader_close(rc);
+      return error_set(error, FE_ExceededMemoryLimit, "out of memory");
+   }
+   status = rc->store.methods->query(rc->store.session, &rc->store.ns,
+                                     pushdown_plan_query(rc->plan), &rc->cursor, &backend_error);
+   if (status != FERRET_OK) {
+      rc->cursor = NULL;
+      error_set_from_backend(error, rc->store.backend_name, status, &backend_error);
+      reader_close(rc);
+      return false;
+   }
+   *cursor = rc;
+   return true;
+}
+
+static bool
+reader_next(void *cursor, const bson_t **doc, fe_error_t *error)
+{
+   reader_cursor_t *rc = cursor;
+   const uint8_t *data = NULL;
+   size_t len = 0;
+   ferret_error_t backend_error = {0};
+   ferret_status_t status;
+
+   *doc = NULL;
+   status = rc->store.methods->cursor_next(rc->cursor, &data, &len, &backend_error);
+   if (status != FERRET_OK) {
+      return error_set_from_backend(error, rc->store.backend_name, status, &backend_error);
+   }
+   if (!data) {
+      return true;
+   }
+   if (!bson_init_static(rc->current, data, len)) {
+      return error_set(error, FE_InternalError, "backend returned a malformed document");
+   }
+   *doc = rc->current;
+   return true;
+}
+
+static void
+reader_close(void *cursor)
+{
+   reader_cursor_t *rc = cursor;
+   if (!rc) {
+      return;
+   }
+   if (rc->cursor) {
+      rc->store.methods->cursor_close(rc->cursor);
+   }
+   pushdown_plan_destroy(rc->plan);
+   bson_free((char *) rc->store.ns.collection);
+   free(rc->current);
+   free(rc);
 }
 
 /*

@@ -3,11 +3,17 @@
  *
  * Each stage pulls documents from the one before it (the first from the caller's source)
  * and hands back one document at a time, borrowed until its next call. Streaming stages
- * ($match, $project, $unwind, $skip, $limit, ...) hold at most one document; blocking ones
- * ($sort, $group, $count) drain their input first.
+ * ($match, $project, $unwind, $skip, $limit, $lookup, $redact, ...) hold at most one
+ * document; blocking ones ($sort, $group, $count, $facet, $bucketAuto, $sample) drain their
+ * input first.
+ *
+ * Sub-pipelines ($lookup, $unionWith, $facet) are pipelines of their own, compiled with the
+ * enclosing variables and run through the same entry points; the collections they read come
+ * from the caller's pipeline_reader_t, so no stage knows about backends.
  */
 #include "query/aggregate/pipeline.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "query/aggregate/pipeline_int.h"
@@ -26,31 +32,47 @@ typedef enum stage_kind {
    STAGE_GROUP,
    STAGE_COUNT,
    STAGE_UNWIND,
+   STAGE_LOOKUP,
+   STAGE_GRAPH_LOOKUP,
+   STAGE_REDACT,
+   STAGE_UNION,
+   STAGE_FACET,
+   STAGE_BUCKET_AUTO,
+   STAGE_SAMPLE,
 } stage_kind_t;
 
 typedef struct stage {
    stage_kind_t kind;
-   const char *name;         /* static: the stage name as written */
-   fe_filter_t *filter;      /* owned; $match */
-   bson_t *filter_spec;      /* owned; $match */
-   stage_project_t *project; /* owned; $project, $addFields, $set, $unset */
-   fe_expr_t *expr;          /* owned; $replaceRoot */
-   int64_t n;                /* $skip, $limit */
-   fe_sort_t *sort;          /* owned; $sort */
-   stage_group_t *group;     /* owned; $group */
-   char *field;              /* owned; $count's field, $unwind's path */
-   char *index_field;        /* owned; $unwind includeArrayIndex */
-   bool preserve;            /* $unwind preserveNullAndEmptyArrays */
+   const char *name;                 /* static: the stage name as written */
+   fe_filter_t *filter;              /* owned; $match */
+   bson_t *filter_spec;              /* owned; $match */
+   stage_project_t *project;         /* owned; $project, $addFields, $set, $unset */
+   fe_expr_t *expr;                  /* owned; $replaceRoot */
+   int64_t n;                        /* $skip, $limit */
+   fe_sort_t *sort;                  /* owned; $sort */
+   stage_group_t *group;             /* owned; $group */
+   char *field;                      /* owned; $count's field, $unwind's path */
+   char *index_field;                /* owned; $unwind includeArrayIndex */
+   bool preserve;                    /* $unwind preserveNullAndEmptyArrays */
+   stage_lookup_t *lookup;           /* owned; $lookup */
+   stage_graph_t *graph;             /* owned; $graphLookup */
+   stage_redact_t *redact;           /* owned; $redact */
+   stage_union_t *uni;               /* owned; $unionWith */
+   stage_facet_t *facet;             /* owned; $facet */
+   stage_bucket_auto_t *bucket_auto; /* owned; $bucketAuto */
 } stage_t;
 
 struct fe_pipeline {
    stage_t *stages; /* owned */
    size_t n_stages;
-   fe_expr_let_t *let; /* owned; NULL without let */
-   size_t n_seen;      /* stages compiled so far, including those not in stages */
+   fe_expr_let_t *let;        /* owned; NULL without let */
+   const fe_expr_var_t *vars; /* borrowed from let or the enclosing stage; nullable */
+   const char *within;        /* static: the stage holding this sub-pipeline, or NULL */
+   int depth;                 /* 0 for a command's pipeline */
+   bool needs_reader;         /* a stage reads other collections */
+   size_t n_seen;             /* stages compiled so far, including those not in stages */
    pipeline_source_t source;
-   bson_t **documents; /* owned; $documents' documents, n_documents of them */
-   size_t n_documents;
+   fe_expr_t *documents; /* owned; $documents' expression, evaluated by each run */
    bool has_output;
    pipeline_output_t output; /* its strings owned */
 };
@@ -68,14 +90,26 @@ typedef struct stage_run {
 
 typedef struct run {
    const fe_pipeline_t *pipeline;
-   stage_run_t *stages; /* owned */
+   const pipeline_reader_t *reader; /* borrowed; nullable */
+   stage_run_t *stages;             /* owned */
    pipeline_next_fn next;
    void *next_ctx;
-   size_t documents_pos; /* the next of $documents' documents */
+   stage_docs_t documents; /* owned; $documents' documents */
+   size_t documents_pos;   /* the next of them */
 } run_t;
 
+static fe_pipeline_t *compile_pipeline(const bson_t *stages, const bson_t *let,
+                                       const fe_expr_var_t *vars, const char *within, int depth,
+                                       unsigned flags, fe_error_t *error);
 static bool compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec,
                           unsigned flags, fe_error_t *error);
+static bool check_nesting(const fe_pipeline_t *p, const char *name, fe_error_t *error);
+static bool compile_new_stage(fe_pipeline_t *p, stage_t *st, const char *name,
+                              const bson_iter_t *spec, bool *found, fe_error_t *error);
+static bool evaluate_documents(run_t *run, fe_error_t *error);
+static bool transform_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
+static bool union_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
+static bool finish_blocking(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error);
 static void stage_clear(stage_t *stage);
 static bool compile_documents(fe_pipeline_t *p, const bson_iter_t *spec, fe_error_t *error);
 static bool compile_output(fe_pipeline_t *p, const char *name, const bson_iter_t *spec,
@@ -89,22 +123,51 @@ static bool unwind_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *er
 static void set_cur(stage_run_t *sr, bson_t *doc);
 
 static const char *const unsupported_stages[] = {
-   "$bucket",    "$bucketAuto",      "$changeStream", "$collStats",
-   "$currentOp", "$densify",         "$facet",        "$fill",
-   "$geoNear",   "$graphLookup",     "$indexStats",   "$listSessions",
-   "$lookup",    "$planCacheStats",  "$redact",       "$sample",
-   "$search",    "$setWindowFields", "$unionWith",
+   "$changeStream",   "$collStats", "$currentOp",       "$densify",
+   "$fill",           "$geoNear",   "$indexStats",      "$listSessions",
+   "$planCacheStats", "$search",    "$setWindowFields",
 };
 
 fe_pipeline_t *
 pipeline_compile(const bson_t *stages, const bson_t *let, unsigned flags, fe_error_t *error)
 {
+   return compile_pipeline(stages, let, NULL, NULL, 0, flags, error);
+}
+
+fe_pipeline_t *
+pipeline_compile_sub(const bson_t *stages, const fe_expr_var_t *vars, const char *within, int depth,
+                     fe_error_t *error)
+{
+   if (depth + 1 > PIPELINE_MAX_DEPTH) {
+      error_set(error, 232, "Maximum number of nested sub-pipelines exceeded. Limit is %d",
+                PIPELINE_MAX_DEPTH);
+      return NULL;
+   }
+   return compile_pipeline(stages, NULL, vars, within, depth + 1, 0, error);
+}
+
+const fe_expr_var_t *
+pipeline_vars(const fe_pipeline_t *pipeline)
+{
+   return pipeline->vars;
+}
+
+static fe_pipeline_t *
+compile_pipeline(const bson_t *stages, const bson_t *let, const fe_expr_var_t *vars,
+                 const char *within, int depth, unsigned flags, fe_error_t *error)
+{
    fe_pipeline_t *p = bson_malloc0(sizeof *p);
    bson_iter_t iter, stage;
 
    p->stages = bson_malloc0(sizeof *p->stages * (2 * bson_count_keys(stages) + 1));
-   if (let && !(p->let = expr_let_compile(let, error))) {
-      goto fail;
+   p->within = within;
+   p->depth = depth;
+   p->vars = vars;
+   if (let) {
+      if (!(p->let = expr_let_compile(let, error))) {
+         goto fail;
+      }
+      p->vars = expr_let_vars(p->let);
    }
    bson_iter_init(&iter, stages);
    while (bson_iter_next(&iter)) {
@@ -148,10 +211,26 @@ bool
 pipeline_run(const fe_pipeline_t *pipeline, pipeline_next_fn next, void *next_ctx,
              pipeline_emit_fn emit, void *emit_ctx, fe_error_t *error)
 {
-   run_t run = {.pipeline = pipeline, .next = next, .next_ctx = next_ctx};
+   return pipeline_run_reader(pipeline, NULL, next, next_ctx, emit, emit_ctx, error);
+}
+
+bool
+pipeline_run_reader(const fe_pipeline_t *pipeline, const pipeline_reader_t *reader,
+                    pipeline_next_fn next, void *next_ctx, pipeline_emit_fn emit, void *emit_ctx,
+                    fe_error_t *error)
+{
+   run_t run = {.pipeline = pipeline, .reader = reader, .next = next, .next_ctx = next_ctx};
    bool ok = false;
 
    run.stages = bson_malloc0(sizeof *run.stages * (pipeline->n_stages + 1));
+   if (pipeline->needs_reader && !reader) {
+      error_set(error, FE_NotImplemented,
+                "stages that read other collections are not supported here");
+      goto done;
+   }
+   if (!evaluate_documents(&run, error)) {
+      goto done;
+   }
    for (;;) {
       const bson_t *doc = NULL;
       if (!input_next(&run, pipeline->n_stages, &doc, error)) {
@@ -181,7 +260,60 @@ done:
       bson_free(sr->docs);
    }
    bson_free(run.stages);
+   stage_docs_clear(&run.documents);
    return ok;
+}
+
+typedef struct reader_source {
+   const pipeline_reader_t *reader;
+   void *cursor;
+   bson_t *const *docs;
+   size_t count;
+   size_t pos;
+} reader_source_t;
+
+static bool
+reader_source_next(void *ctx, const bson_t **doc, fe_error_t *error)
+{
+   reader_source_t *src = ctx;
+   if (src->cursor) {
+      return src->reader->next(src->cursor, doc, error);
+   }
+   *doc = src->pos < src->count ? src->docs[src->pos++] : NULL;
+   return true;
+}
+
+bool
+pipeline_run_collection(const fe_pipeline_t *sub, const pipeline_reader_t *reader,
+                        const char *collection, const bson_t *filter, pipeline_emit_fn emit,
+                        void *emit_ctx, fe_error_t *error)
+{
+   reader_source_t src = {.reader = reader};
+   bool ok;
+
+   if (sub->source == PIPELINE_SOURCE_COLLECTION && collection) {
+      if (!reader) {
+         return error_set(error, FE_NotImplemented,
+                          "stages that read other collections are not supported here");
+      }
+      if (!reader->open(reader->ctx, collection, filter, &src.cursor, error)) {
+         return false;
+      }
+   }
+   ok = pipeline_run_reader(sub, reader, reader_source_next, &src, emit, emit_ctx, error);
+   if (src.cursor) {
+      reader->close(src.cursor);
+   }
+   return ok;
+}
+
+bool
+pipeline_run_documents(const fe_pipeline_t *sub, const pipeline_reader_t *reader,
+                       bson_t *const *docs, size_t count, pipeline_emit_fn emit, void *emit_ctx,
+                       fe_error_t *error)
+{
+   reader_source_t src = {.reader = reader, .docs = docs, .count = count};
+   return pipeline_run_reader(sub, reader, reader_source_next, &src, emit, emit_ctx, error);
 }
 
 typedef struct one_ctx {
@@ -255,10 +387,7 @@ pipeline_destroy(fe_pipeline_t *p)
    if (!p) {
       return;
    }
-   for (size_t i = 0; i < p->n_documents; i++) {
-      bson_destroy(p->documents[i]);
-   }
-   bson_free(p->documents);
+   expr_destroy(p->documents);
    bson_free((char *) p->output.db);
    bson_free((char *) p->output.coll);
    bson_free((char *) p->output.when_matched);
@@ -307,6 +436,9 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
                           name);
       }
    }
+   if (!check_nesting(p, name, error)) {
+      return false;
+   }
 
    if (strcmp(name, "$documents") == 0 || strcmp(name, "$listLocalSessions") == 0) {
       if (p->n_seen > 0) {
@@ -340,7 +472,7 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       }
       st->filter_spec = bson_copy(&doc);
       p->n_stages++;
-      st->filter = filter_compile_vars(&doc, expr_let_vars(p->let), error);
+      st->filter = filter_compile_vars(&doc, p->vars, error);
       return st->filter != NULL;
    }
    if (strcmp(name, "$project") == 0 || strcmp(name, "$addFields") == 0 ||
@@ -599,6 +731,13 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       return true;
    }
 
+   {
+      bool found = false;
+      bool ok = compile_new_stage(p, st, name, spec, &found, error);
+      if (found) {
+         return ok;
+      }
+   }
    for (size_t i = 0; i < sizeof unsupported_stages / sizeof unsupported_stages[0]; i++) {
       if (strcmp(unsupported_stages[i], name) == 0) {
          return error_set(error, FE_NotImplemented, "the %s stage is not supported", name);
@@ -607,48 +746,155 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
    return error_set(error, 40324, "Unrecognized pipeline stage name: '%s'", name);
 }
 
-/* $documents: an expression (with let variables, no document) that must give an array of
- * objects; evaluated once, here. */
+/* $documents: an expression (with the pipeline's variables, no document) that must give an
+ * array of objects; evaluated when a run starts, since a $lookup's variables may feed it. */
 static bool
 compile_documents(fe_pipeline_t *p, const bson_iter_t *spec, fe_error_t *error)
 {
-   bson_t empty = BSON_INITIALIZER, arr;
-   fe_expr_t *e = NULL;
-   bson_value_t v = {0};
-   bson_iter_t iter;
-   bool ok = false;
-
-   e = expr_compile(spec, error);
-   if (!e || !expr_evaluate(e, &empty, expr_let_vars(p->let), &v, error)) {
-      goto done;
-   }
-   if (v.value_type != BSON_TYPE_ARRAY) {
-      error_set(error, 5858203, "an array is expected");
-      goto done;
-   }
-   bson_init_static(&arr, v.value.v_doc.data, v.value.v_doc.data_len);
-   p->documents = bson_malloc0(sizeof *p->documents * (bson_count_keys(&arr) + 1));
-   bson_iter_init(&iter, &arr);
-   while (bson_iter_next(&iter)) {
-      uint32_t len;
-      const uint8_t *data;
-      if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
-         error_set(error, 40228,
-                   "'newRoot' expression must evaluate to an object, but "
-                   "resulting value was of type: %s",
-                   update_util_type_name(bson_iter_type(&iter)));
-         goto done;
-      }
-      bson_iter_document(&iter, &len, &data);
-      p->documents[p->n_documents++] = bson_new_from_data(data, len);
+   p->documents = expr_compile(spec, error);
+   if (!p->documents) {
+      return false;
    }
    p->source = PIPELINE_SOURCE_DOCUMENTS;
-   ok = true;
+   return true;
+}
 
-done:
-   expr_destroy(e);
-   bson_value_destroy(&v);
-   return ok;
+/* Refuses the stages that cannot be nested in the stage holding this sub-pipeline. */
+static bool
+check_nesting(const fe_pipeline_t *p, const char *name, fe_error_t *error)
+{
+   static const char *const not_in_facet[] = {
+      "$changeStream", "$collStats",  "$documents",         "$facet",
+      "$geoNear",      "$indexStats", "$listLocalSessions", "$listSessions",
+      "$merge",        "$out",        "$planCacheStats",    "$search",
+      "$searchMeta",
+   };
+   bool output = strcmp(name, "$out") == 0 || strcmp(name, "$merge") == 0;
+
+   if (!p->within) {
+      return true;
+   }
+   if (strcmp(p->within, "$facet") == 0) {
+      for (size_t i = 0; i < sizeof not_in_facet / sizeof not_in_facet[0]; i++) {
+         if (strcmp(not_in_facet[i], name) == 0) {
+            return error_set(error, 40600, "%s is not allowed to be used within a $facet stage",
+                             name);
+         }
+      }
+      return true;
+   }
+   if (output && strcmp(p->within, "$lookup") == 0) {
+      return error_set(error, 51047, "%s is not allowed within a $lookup's sub-pipeline", name);
+   }
+   if (output) {
+      return error_set(error, 31441, "%s is not allowed within a $unionWith's sub-pipeline", name);
+   }
+   return true;
+}
+
+/* The stages of pipeline_int.h's stage modules. *found says whether name is one of them. */
+static bool
+compile_new_stage(fe_pipeline_t *p, stage_t *st, const char *name, const bson_iter_t *spec,
+                  bool *found, fe_error_t *error)
+{
+   *found = true;
+   if (strcmp(name, "$lookup") == 0) {
+      st->kind = STAGE_LOOKUP;
+      st->name = "$lookup";
+      st->lookup = stage_lookup_compile(spec, p->vars, p->depth, error);
+      p->needs_reader = true;
+      return st->lookup && ++p->n_stages;
+   }
+   if (strcmp(name, "$graphLookup") == 0) {
+      st->kind = STAGE_GRAPH_LOOKUP;
+      st->name = "$graphLookup";
+      st->graph = stage_graph_compile(spec, p->vars, error);
+      p->needs_reader = true;
+      return st->graph && ++p->n_stages;
+   }
+   if (strcmp(name, "$unionWith") == 0) {
+      st->kind = STAGE_UNION;
+      st->name = "$unionWith";
+      st->uni = stage_union_compile(spec, p->vars, p->depth, error);
+      p->needs_reader = true;
+      return st->uni && ++p->n_stages;
+   }
+   if (strcmp(name, "$facet") == 0) {
+      st->kind = STAGE_FACET;
+      st->name = "$facet";
+      st->facet = stage_facet_compile(spec, p->vars, p->depth, error);
+      return st->facet && ++p->n_stages;
+   }
+   if (strcmp(name, "$redact") == 0) {
+      st->kind = STAGE_REDACT;
+      st->name = "$redact";
+      st->redact = stage_redact_compile(spec, error);
+      return st->redact && ++p->n_stages;
+   }
+   if (strcmp(name, "$bucketAuto") == 0) {
+      st->kind = STAGE_BUCKET_AUTO;
+      st->name = "$bucketAuto";
+      st->bucket_auto = stage_bucket_auto_compile(spec, error);
+      return st->bucket_auto && ++p->n_stages;
+   }
+   if (strcmp(name, "$bucket") == 0) {
+      /* As in MongoDB: {$group: {_id: {$switch: ...}, ...}}, {$sort: {_id: 1}}. */
+      bson_t group, sort_spec = BSON_INITIALIZER;
+      bool ok = stage_bucket_group_spec(spec, &group, error);
+      st->kind = STAGE_GROUP;
+      st->name = "$bucket";
+      st->group = ok ? stage_group_compile(&group, error) : NULL;
+      bson_destroy(&group);
+      if (!st->group) {
+         return false;
+      }
+      p->n_stages++;
+      st = &p->stages[p->n_stages];
+      memset(st, 0, sizeof *st);
+      st->kind = STAGE_SORT;
+      st->name = "$bucket";
+      bson_append_int32(&sort_spec, "_id", 3, 1);
+      st->sort = sort_compile(&sort_spec, error);
+      bson_destroy(&sort_spec);
+      return st->sort && ++p->n_stages;
+   }
+   if (strcmp(name, "$sample") == 0) {
+      bson_iter_t sub;
+      bool has_size = false;
+      st->kind = STAGE_SAMPLE;
+      st->name = "$sample";
+      if (!BSON_ITER_HOLDS_DOCUMENT(spec)) {
+         return error_set(error, 28745, "the $sample stage specification must be an object");
+      }
+      bson_iter_recurse(spec, &sub);
+      while (bson_iter_next(&sub)) {
+         if (strcmp(bson_iter_key(&sub), "size") != 0) {
+            return error_set(error, 28748, "unrecognized option to $sample: %s",
+                             bson_iter_key(&sub));
+         }
+         if (!BSON_ITER_HOLDS_NUMBER(&sub) && !BSON_ITER_HOLDS_DECIMAL128(&sub)) {
+            return error_set(error, 28746, "size argument to $sample must be a number");
+         }
+         if (!update_util_to_int64(bson_iter_value(&sub), &st->n)) {
+            double d = BSON_ITER_HOLDS_DOUBLE(&sub) ? bson_iter_double(&sub) : 0;
+            if (isnan(d) || d < 0) {
+               return error_set(error, 28747, "size argument to $sample must not be negative");
+            }
+            st->n = d > (double) INT64_MAX ? INT64_MAX : (int64_t) d;
+         }
+         if (st->n < 0) {
+            return error_set(error, 28747, "size argument to $sample must not be negative");
+         }
+         has_size = true;
+      }
+      if (!has_size) {
+         return error_set(error, 28749, "$sample stage must specify a size");
+      }
+      p->n_stages++;
+      return true;
+   }
+   *found = false;
+   return false;
 }
 
 /* $out: "coll" or {db, coll}. $merge: "coll" or {into: "coll" | {db, coll}, on, whenMatched,
@@ -808,6 +1054,12 @@ stage_clear(stage_t *st)
    stage_group_destroy(st->group);
    bson_free(st->field);
    bson_free(st->index_field);
+   stage_lookup_destroy(st->lookup);
+   stage_graph_destroy(st->graph);
+   stage_redact_destroy(st->redact);
+   stage_union_destroy(st->uni);
+   stage_facet_destroy(st->facet);
+   stage_bucket_auto_destroy(st->bucket_auto);
 }
 
 /*
@@ -831,8 +1083,8 @@ input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
    if (i == 0) {
       const fe_pipeline_t *p = run->pipeline;
       if (p->source == PIPELINE_SOURCE_DOCUMENTS) {
-         if (run->documents_pos < p->n_documents) {
-            *doc = p->documents[run->documents_pos++];
+         if (run->documents_pos < run->documents.count) {
+            *doc = run->documents.items[run->documents_pos++];
          }
          return true;
       }
@@ -844,7 +1096,7 @@ input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
 static const fe_expr_var_t *
 run_vars(const run_t *run)
 {
-   return expr_let_vars(run->pipeline->let);
+   return run->pipeline->vars;
 }
 
 static bool
@@ -930,9 +1182,18 @@ stage_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
       }
       sr->count++;
       return input_next(run, i, doc, error);
+   case STAGE_LOOKUP:
+   case STAGE_GRAPH_LOOKUP:
+   case STAGE_REDACT:
+      return transform_next(run, i, doc, error);
+   case STAGE_UNION:
+      return union_next(run, i, doc, error);
    case STAGE_SORT:
    case STAGE_GROUP:
    case STAGE_COUNT:
+   case STAGE_FACET:
+   case STAGE_BUCKET_AUTO:
+   case STAGE_SAMPLE:
       if (!sr->started) {
          sr->started = true;
          if (!drain(run, i, &sr->docs, &sr->n_docs, error)) {
@@ -961,6 +1222,7 @@ drain(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error)
    stage_group_run_t *group = NULL;
    size_t cap = 0;
    int64_t count = 0;
+   uint64_t random_state = 0;
 
    *docs = NULL;
    *n = 0;
@@ -969,19 +1231,37 @@ drain(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error)
    }
    for (;;) {
       if (!input_next(run, i, &in, error)) {
-         stage_group_run_destroy(group);
-         return false;
+         goto fail;
       }
       if (!in) {
          break;
       }
       if (st->kind == STAGE_GROUP) {
          if (!stage_group_add(group, in, run_vars(run), error)) {
-            stage_group_run_destroy(group);
-            return false;
+            goto fail;
          }
       } else if (st->kind == STAGE_COUNT) {
          count++;
+      } else if (st->kind == STAGE_SAMPLE) {
+         /* Reservoir sampling: the first n documents, then each later one replaces a random
+          * one with probability n / seen, so memory stays at n documents. */
+         count++;
+         if (st->n == 0) {
+            continue;
+         }
+         if ((int64_t) *n < st->n) {
+            if (*n == cap) {
+               cap = cap ? cap * 2 : 64;
+               *docs = bson_realloc(*docs, sizeof **docs * cap);
+            }
+            (*docs)[(*n)++] = bson_copy(in);
+         } else {
+            uint64_t r = stage_random(&random_state) % (uint64_t) count;
+            if (r < (uint64_t) st->n) {
+               bson_destroy((*docs)[r]);
+               (*docs)[r] = bson_copy(in);
+            }
+         }
       } else {
          if (*n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -1003,10 +1283,180 @@ drain(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error)
          }
          *n = 1;
       }
-   } else {
+   } else if (st->kind == STAGE_SORT) {
       sort_documents(st->sort, (const bson_t **) *docs, *n);
+   } else if (!finish_blocking(run, i, docs, n, error)) {
+      goto fail;
    }
    return true;
+
+fail:
+   stage_group_run_destroy(group);
+   for (size_t d = 0; d < *n; d++) {
+      bson_destroy((*docs)[d]);
+   }
+   bson_free(*docs);
+   *docs = NULL;
+   *n = 0;
+   return false;
+}
+
+/* The blocking stages of the stage modules, given their whole input in *docs (replaced by
+ * their results). */
+static bool
+finish_blocking(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error)
+{
+   const stage_t *st = &run->pipeline->stages[i];
+   stage_docs_t out = {0};
+   bool ok = true;
+
+   if (st->kind == STAGE_SAMPLE) {
+      /* A random order, as MongoDB's $sample gives (Fisher-Yates). */
+      uint64_t state = 0;
+      for (size_t k = *n; k > 1; k--) {
+         size_t j = (size_t) (stage_random(&state) % k);
+         bson_t *tmp = (*docs)[k - 1];
+         (*docs)[k - 1] = (*docs)[j];
+         (*docs)[j] = tmp;
+      }
+      return true;
+   }
+   if (st->kind == STAGE_FACET) {
+      bson_t *result = NULL;
+      ok = stage_facet_run(st->facet, run->reader, *docs, *n, &result, error);
+      if (ok) {
+         stage_docs_push(&out, result);
+      }
+   } else if (st->kind == STAGE_BUCKET_AUTO) {
+      ok = stage_bucket_auto_run(st->bucket_auto, run_vars(run), *docs, *n, &out, error);
+   }
+   for (size_t d = 0; d < *n; d++) {
+      bson_destroy((*docs)[d]);
+   }
+   bson_free(*docs);
+   *docs = out.items;
+   *n = out.count;
+   if (!ok) {
+      stage_docs_clear(&out);
+      *docs = NULL;
+      *n = 0;
+   }
+   return ok;
+}
+
+/* The per-document stages of the stage modules: $lookup, $graphLookup, $redact. */
+static bool
+transform_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
+{
+   const stage_t *st = &run->pipeline->stages[i];
+   stage_run_t *sr = &run->stages[i];
+
+   for (;;) {
+      const bson_t *in = NULL;
+      bson_t *out = NULL;
+      bool ok;
+
+      if (!input_next(run, i, &in, error)) {
+         return false;
+      }
+      if (!in) {
+         *doc = NULL;
+         return true;
+      }
+      switch (st->kind) {
+      case STAGE_LOOKUP:
+         ok = stage_lookup_apply(st->lookup, run->reader, run_vars(run), in, &out, error);
+         break;
+      case STAGE_GRAPH_LOOKUP:
+         ok = stage_graph_apply(st->graph, run->reader, run_vars(run), in, &out, error);
+         break;
+      default:
+         ok = stage_redact_apply(st->redact, run_vars(run), in, &out, error);
+         break;
+      }
+      if (!ok) {
+         return false;
+      }
+      if (out) {
+         set_cur(sr, out);
+         *doc = out;
+         return true;
+      }
+   }
+}
+
+/* $unionWith: the input, then the other collection's documents. */
+static bool
+union_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
+{
+   const stage_t *st = &run->pipeline->stages[i];
+   stage_run_t *sr = &run->stages[i];
+
+   *doc = NULL;
+   if (!sr->started) {
+      stage_docs_t docs = {0};
+      if (!input_next(run, i, doc, error)) {
+         return false;
+      }
+      if (*doc) {
+         return true;
+      }
+      sr->started = true;
+      if (!stage_union_run(st->uni, run->reader, &docs, error)) {
+         stage_docs_clear(&docs);
+         return false;
+      }
+      sr->docs = docs.items;
+      sr->n_docs = docs.count;
+   }
+   if (sr->pos < sr->n_docs) {
+      set_cur(sr, sr->docs[sr->pos]);
+      sr->docs[sr->pos++] = NULL;
+      *doc = sr->cur;
+   }
+   return true;
+}
+
+/* $documents' array, evaluated with the run's variables. */
+static bool
+evaluate_documents(run_t *run, fe_error_t *error)
+{
+   const fe_pipeline_t *p = run->pipeline;
+   bson_t empty = BSON_INITIALIZER, arr;
+   bson_value_t v = {0};
+   bson_iter_t iter;
+   bool ok = false;
+
+   if (p->source != PIPELINE_SOURCE_DOCUMENTS) {
+      return true;
+   }
+   if (!expr_evaluate(p->documents, &empty, run_vars(run), &v, error)) {
+      goto done;
+   }
+   if (v.value_type != BSON_TYPE_ARRAY) {
+      error_set(error, 5858203, "an array is expected");
+      goto done;
+   }
+   bson_init_static(&arr, v.value.v_doc.data, v.value.v_doc.data_len);
+   bson_iter_init(&iter, &arr);
+   while (bson_iter_next(&iter)) {
+      uint32_t len;
+      const uint8_t *data;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+         error_set(error, 40228,
+                   "'newRoot' expression must evaluate to an object, but "
+                   "resulting value was of type: %s",
+                   update_util_type_name(bson_iter_type(&iter)));
+         goto done;
+      }
+      bson_iter_document(&iter, &len, &data);
+      stage_docs_push(&run->documents, bson_new_from_data(data, len));
+   }
+   ok = true;
+
+done:
+   bson_value_destroy(&v);
+   return ok;
 }
 
 /* Rebuilds doc with the dotted path set to value (NULL: removed), through documents only. */

@@ -45,10 +45,40 @@ fe_pipeline_t *pipeline_compile(const bson_t *stages, const bson_t *let, unsigne
                                 fe_error_t *error);
 
 /* Runs the pipeline: pulls every input document it needs from next and passes each result
- * to emit, in order. A pipeline may be run any number of times, also concurrently: the run
- * state lives in this call. Stops at the first error; neither callback is called after that. */
+ * to emit, in order. A pipeline may be run any number of times, one run at a time (its
+ * filters and the variables of its sub-pipelines belong to the compiled pipeline). Stops at
+ * the first error; neither callback is called after that. Stages that read other
+ * collections ($lookup, $graphLookup, $unionWith) fail with 238 NotImplemented here: use
+ * pipeline_run_reader(). */
 bool pipeline_run(const fe_pipeline_t *pipeline, pipeline_next_fn next, void *next_ctx,
                   pipeline_emit_fn emit, void *emit_ctx, fe_error_t *error);
+
+/*
+ * Reading other collections of the database: what the command layer hands a pipeline so
+ * that $lookup, $graphLookup, $unionWith and their sub-pipelines can read any collection,
+ * while the pipeline itself knows nothing of backends.
+ */
+typedef struct pipeline_reader {
+   /* Opens a read of the collection named collection (borrowed for the call) in the
+    * command's database. filter (nullable; borrowed until close) is a hint: the reader may
+    * return any superset of the documents matching it (the pipeline applies its own filter
+    * again), for instance every document. A missing collection reads as empty. *cursor
+    * (caller storage) is owned by the reader until close(). Errors: 73 InvalidNamespace for a
+    * bad name, the backend's otherwise. */
+   bool (*open)(void *ctx, const char *collection, const bson_t *filter, void **cursor,
+                fe_error_t *error);
+   /* As pipeline_next_fn, on an open cursor. */
+   bool (*next)(void *cursor, const bson_t **doc, fe_error_t *error);
+   /* Closes a cursor at any point; NULL is ignored. */
+   void (*close)(void *cursor);
+   void *ctx;
+} pipeline_reader_t;
+
+/* pipeline_run() with a reader (nullable; borrowed for the call) for the stages that read
+ * other collections. */
+bool pipeline_run_reader(const fe_pipeline_t *pipeline, const pipeline_reader_t *reader,
+                         pipeline_next_fn next, void *next_ctx, pipeline_emit_fn emit,
+                         void *emit_ctx, fe_error_t *error);
 
 /* Applies a pipeline to a single document (pipeline-style updates): *out (caller storage,
  * initialized even on failure; bson_destroy() it) receives the one result. Fails when the

@@ -333,7 +333,7 @@ test_stages_and_let(void **state)
    (void) state;
    check(DOCS, "[{\"$foo\": {}}]", "error 40324");
    check(DOCS, "[{\"$match\": {}, \"$limit\": 1}]", "error 40323");
-   check(DOCS, "[{\"$lookup\": {}}]", "error 238");
+   check(DOCS, "[{\"$lookup\": {}}]", "error 9");
    check(DOCS, "[{\"$project\": {\"x\": {\"$nope\": 1}}}]", "error 168");
    check(DOCS, "[1]", "error 14");
    check_full(DOCS, "[{\"$limit\": 1}, {\"$project\": {\"_id\": 0, \"v\": \"$$factor\"}}]",
