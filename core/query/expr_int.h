@@ -1,8 +1,8 @@
 /*
  * expr_int.h: private to the aggregation expression module (expr.c and the operator files
- * expr_string.c, expr_date.c and the other operator families): the node layout, the evaluation context, the
- * operator table's entry type and the operators defined outside expr.c. Nothing outside
- * core/query/expr*.c includes this.
+ * expr_string.c, expr_date.c and the other operator families): the node layout, the evaluation
+ * context, the operator table's entry type and the operators defined outside expr.c. Nothing
+ * outside core/query/expr*.c includes this.
  */
 #ifndef FE_EXPR_INT_H
 #define FE_EXPR_INT_H
@@ -33,7 +33,7 @@ typedef struct op_def op_def_t;
 
 struct fe_expr {
    kind_t kind;
-   bson_value_t value; /* KIND_CONST; owned */
+   bson_value_t value; /* KIND_CONST, owned; a KIND_OP may keep a parse-time number here */
    char *var;          /* KIND_PATH: the variable ("CURRENT" for "$a"); owned */
    char **names;       /* KIND_PATH parts, KIND_OBJECT field names, variable names; owned */
    size_t n_names;
@@ -105,8 +105,7 @@ bool expr_string_regex(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
  * expr_date.c: date operators
  */
 
-fe_expr_t *expr_date_parse_part(const op_def_t *op, const bson_iter_t *operand,
-                                fe_error_t *error);
+fe_expr_t *expr_date_parse_part(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
 fe_expr_t *expr_date_parse_to_string(const op_def_t *op, const bson_iter_t *operand,
                                      fe_error_t *error);
 fe_expr_t *expr_date_parse_from_string(const op_def_t *op, const bson_iter_t *operand,
@@ -117,8 +116,7 @@ fe_expr_t *expr_date_parse_from_parts(const op_def_t *op, const bson_iter_t *ope
                                       fe_error_t *error);
 fe_expr_t *expr_date_parse_add(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
 fe_expr_t *expr_date_parse_diff(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
-fe_expr_t *expr_date_parse_trunc(const op_def_t *op, const bson_iter_t *operand,
-                                 fe_error_t *error);
+fe_expr_t *expr_date_parse_trunc(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
 bool expr_date_part(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 bool expr_date_to_string(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 bool expr_date_from_string(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);

@@ -29,8 +29,6 @@ static bool compile_operators(filter_node_t *parent, const char *path, size_t pa
 static bool compile_operator(filter_node_t *parent, const char *path, size_t path_len,
                              const char *name, const bson_iter_t *value, fe_error_t *error);
 static bool check_regex_options(const char *options, fe_error_t *error);
-static bool compile_regex(filter_regex_t *regex, const char *pattern, const char *options,
-                          fe_error_t *error);
 static bool compile_type(filter_node_t *leaf, const bson_iter_t *value, fe_error_t *error);
 static bool compile_bits(filter_node_t *leaf, const char *name, const bson_iter_t *value,
                          fe_error_t *error);
@@ -308,7 +306,7 @@ compile_field(filter_node_t *parent, const char *path, size_t path_len, const bs
       pattern = bson_iter_regex(&leaf->value, &options);
       leaf->regexes = bson_malloc0(sizeof *leaf->regexes);
       leaf->regex_count = 1;
-      return compile_regex(&leaf->regexes[0], pattern, options, error);
+      return filter_compile_regex(&leaf->regexes[0], pattern, options, error);
    }
    if (bson_iter_type(value) == BSON_TYPE_UNDEFINED) {
       return error_set(error, FE_BadValue, "cannot compare to undefined");
@@ -391,7 +389,7 @@ compile_operators(filter_node_t *parent, const char *path, size_t path_len, cons
       const char *stored = bson_iter_regex(&leaf->value, &stored_options);
       leaf->regexes = bson_malloc0(sizeof *leaf->regexes);
       leaf->regex_count = 1;
-      if (!compile_regex(&leaf->regexes[0], stored, stored_options, error)) {
+      if (!filter_compile_regex(&leaf->regexes[0], stored, stored_options, error)) {
          return false;
       }
    }
@@ -467,7 +465,8 @@ compile_in(filter_node_t *parent, const char *path, size_t path_len, const char 
             bson_realloc(leaf->regexes, (leaf->regex_count + 1) * sizeof *leaf->regexes);
          memset(&leaf->regexes[leaf->regex_count], 0, sizeof *leaf->regexes);
          leaf->regex_count++;
-         if (!compile_regex(&leaf->regexes[leaf->regex_count - 1], pattern, options, error)) {
+         if (!filter_compile_regex(&leaf->regexes[leaf->regex_count - 1], pattern, options,
+                                   error)) {
             return false;
          }
       }
@@ -730,8 +729,9 @@ check_regex_options(const char *options, fe_error_t *error)
    return true;
 }
 
-static bool
-compile_regex(filter_regex_t *regex, const char *pattern, const char *options, fe_error_t *error)
+bool
+filter_compile_regex(filter_regex_t *regex, const char *pattern, const char *options,
+                     fe_error_t *error)
 {
    uint32_t flags = PCRE2_UTF;
    int code;

@@ -51,6 +51,12 @@ typedef struct filter_regex {
    const char *options;          /* borrowed from the node's operand; sorted flags */
 } filter_regex_t;
 
+/* Compiles pattern with MongoDB's options (i m s x u) into *regex (caller storage; pattern
+ * and options are borrowed and must outlive it). Fails with 51108 for an unknown option and
+ * 51091 for a pattern PCRE2 rejects. Also used by the $regex* expressions (expr_string.c). */
+bool filter_compile_regex(filter_regex_t *regex, const char *pattern, const char *options,
+                          fe_error_t *error);
+
 /* Type masks for $type: bit n for BSON type n (1..19), and these for minKey and maxKey. */
 #define FILTER_TYPE_MINKEY (1u << 30)
 #define FILTER_TYPE_MAXKEY (1u << 31)
