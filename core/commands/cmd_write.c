@@ -8,18 +8,24 @@
 #include "commands/args.h"
 #include "commands/handlers.h"
 #include "commands/write_ops.h"
-#include "query/expr.h"
 #include "wire/header.h"
 
 static bool statements(const fe_ctx_t *ctx, const char *field, bson_iter_t *items, uint32_t *count,
                        fe_error_t *error);
 static bool check_statement_fields(const bson_iter_t *items, const char *what,
                                    const char *const *allowed, fe_error_t *error);
-static bool insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared,
-                       int64_t *indexes, size_t count, bool ordered, int64_t *inserted,
-                       bson_t *write_errors, uint32_t *error_count, bool *stop);
-static bool parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bson_t *q,
-                                   bson_t *u, bson_t *array_filters, fe_error_t *error);
+static void insert_outcome(void *arg, size_t position, const fe_error_t *error, const bson_t *doc,
+                           const bson_t *duplicate);
+static bool insert_flush(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared,
+                         size_t count, bool ordered, void *arg);
+
+/* The state of an insert command while its runs go to the backend. */
+typedef struct insert_state {
+   const int64_t *indexes; /* the statement index of each prepared document */
+   int64_t inserted;
+   bson_t *write_errors;
+   uint32_t error_count;
+} insert_state_t;
 
 bool
 cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
@@ -32,9 +38,8 @@ cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
    bson_t *prepared = NULL;
    int64_t *indexes = NULL;
    size_t pending = 0;
-   int64_t inserted = 0;
    bson_t write_errors = BSON_INITIALIZER;
-   uint32_t error_count = 0;
+   insert_state_t state = {.write_errors = &write_errors};
    bool stop = false;
    bool ok = false;
    int64_t index = 0;
@@ -56,6 +61,7 @@ cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;
    }
+   state.indexes = indexes;
    /* Valid documents go to the backend in runs; an invalid one ends its run with an error. */
    for (index = 0; bson_iter_next(&items) && !stop; index++) {
       fe_error_t item_error = {0};
@@ -74,21 +80,20 @@ cmd_insert(fe_ctx_t *ctx, fe_error_t *error)
          }
          bson_destroy(&prepared[pending]);
       }
-      insert_run(&store, &set, prepared, indexes, pending, ordered, &inserted, &write_errors,
-                 &error_count, &stop);
+      stop = !insert_flush(&store, &set, prepared, pending, ordered, &state);
       pending = 0;
       if (!stop) {
-         write_ops_append_write_error(&write_errors, error_count++, index, &item_error, NULL, NULL);
+         write_ops_append_write_error(&write_errors, state.error_count++, index, &item_error, NULL,
+                                      NULL);
          stop = ordered;
       }
    }
    if (!stop) {
-      insert_run(&store, &set, prepared, indexes, pending, ordered, &inserted, &write_errors,
-                 &error_count, &stop);
+      insert_flush(&store, &set, prepared, pending, ordered, &state);
       pending = 0;
    }
-   BSON_APPEND_INT32(ctx->reply, "n", (int32_t) inserted);
-   if (error_count > 0) {
+   BSON_APPEND_INT32(ctx->reply, "n", (int32_t) state.inserted);
+   if (state.error_count > 0) {
       BSON_APPEND_ARRAY(ctx->reply, "writeErrors", &write_errors);
    }
    ok = true;
@@ -109,7 +114,8 @@ done:
 /* The fields a statement may have; any other fails the whole command, as MongoDB parses the
  * command before running any statement. */
 static const char *const update_fields[] = {"q",    "u",         "upsert", "multi", "arrayFilters",
-                                            "hint", "collation", "c",      NULL};
+                                            "hint", "collation", "c",      "sort",  NULL};
+static const fe_update_names_t update_names = {"update.updates", "q", "u", "c"};
 static const char *const delete_fields[] = {"q", "limit", "hint", "collation", NULL};
 
 bool
@@ -139,38 +145,24 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
    write_ops_store(ctx, collection, &store);
    for (int64_t index = 0; bson_iter_next(&items); index++) {
       fe_error_t item_error = {0};
-      fe_update_statement_t statement;
+      fe_update_parse_t parse;
       fe_update_result_t result;
       bson_t item;
-      bson_t q, u, array_filters, constants;
-      bson_t merged_let;
       const uint8_t *data;
       uint32_t len;
       bool item_ok;
 
       memset(&result, 0, sizeof result);
       bson_init(&result.upserted_id);
-      bson_init(&q);
-      bson_init(&u);
-      bson_init(&array_filters);
-      bson_init(&merged_let);
       if (!BSON_ITER_HOLDS_DOCUMENT(&items)) {
          item_ok = error_set(&item_error, FE_TypeMismatch, "update statement must be an object");
       } else {
          bson_iter_document(&items, &len, &data);
          bson_init_static(&item, data, len);
-         item_ok = parse_update_statement(&item, &statement, &q, &u, &array_filters, &item_error) &&
-                   args_document(&item, "c", &constants, NULL, &item_error);
-         if (item_ok) {
-            /* The statement's constants override the command's let. */
-            bson_destroy(&merged_let);
-            expr_let_merge(bson_empty(&let) ? NULL : &let,
-                           bson_empty(&constants) ? NULL : &constants, &merged_let);
-            statement.let = bson_empty(&merged_let) ? NULL : &merged_let;
-            item_ok = write_ops_update(&store, &statement, &result, &item_error);
-         }
+         item_ok = write_ops_parse_update(&item, &update_names, &let, &parse, &item_error) &&
+                   write_ops_update(&store, &parse.statement, &result, &item_error);
+         write_ops_parse_destroy(&parse);
       }
-      bson_destroy(&merged_let);
       if (item_ok) {
          matched += result.matched;
          modified += result.modified;
@@ -192,9 +184,6 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
                                       result.duplicate);
       }
       write_ops_result_destroy(&result);
-      bson_destroy(&q);
-      bson_destroy(&u);
-      bson_destroy(&array_filters);
       if (!item_ok && ordered) {
          break;
       }
@@ -481,94 +470,44 @@ check_statement_fields(const bson_iter_t *items, const char *what, const char *c
    return true;
 }
 
-/* Inserts a run of prepared documents, recording duplicates; consumes prepared[0..count). */
+static void
+insert_outcome(void *arg, size_t position, const fe_error_t *error, const bson_t *doc,
+               const bson_t *duplicate)
+{
+   insert_state_t *state = arg;
+   if (!error) {
+      state->inserted++;
+      return;
+   }
+   write_ops_append_write_error(state->write_errors, state->error_count++, state->indexes[position],
+                                error, doc, duplicate);
+}
+
+/* Inserts a run of prepared documents; consumes prepared[0..count). Returns false when an
+ * ordered insert must stop. */
 static bool
-insert_run(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared, int64_t *indexes,
-           size_t count, bool ordered, int64_t *inserted, bson_t *write_errors,
-           uint32_t *error_count, bool *stop)
+insert_flush(const fe_store_t *store, const fe_index_set_t *set, bson_t *prepared, size_t count,
+             bool ordered, void *arg)
 {
    const bson_t **docs = calloc(count ? count : 1, sizeof *docs);
-   size_t start = 0;
+   bool ok = true;
 
-   for (size_t i = 0; docs && i < count; i++) {
-      docs[i] = &prepared[i];
-   }
-   while (docs && start < count && !*stop) {
-      fe_error_t run_error = {0};
-      size_t stored = 0;
-      ptrdiff_t duplicate = -1;
-      bson_t key = BSON_INITIALIZER;
-      if (indexes_insert(store, set, docs + start, count - start, &stored, &duplicate, &key,
-                         &run_error)) {
-         *inserted += (int64_t) stored;
-         bson_destroy(&key);
-         break;
+   if (!docs) {
+      fe_error_t error;
+      error_set(&error, FE_ExceededMemoryLimit, "out of memory");
+      for (size_t i = 0; i < count && ok; i++) {
+         insert_outcome(arg, i, &error, NULL, NULL);
+         ok = !ordered;
       }
-      *inserted += (int64_t) stored;
-      if (duplicate >= 0) {
-         size_t failed = start + (size_t) duplicate;
-         write_ops_append_write_error(write_errors, (*error_count)++, indexes[failed], &run_error,
-                                      docs[failed], &key);
-         start = failed + 1;
-      } else {
-         /* The backend failed as a whole: the rest of the run fails with it. */
-         write_ops_append_write_error(write_errors, (*error_count)++, indexes[start + stored],
-                                      &run_error, NULL, NULL);
-         start = start + stored + 1;
+   } else {
+      for (size_t i = 0; i < count; i++) {
+         docs[i] = &prepared[i];
       }
-      bson_destroy(&key);
-      *stop = ordered;
+      ok = write_ops_insert_run(store, set, docs, count, ordered, insert_outcome, arg);
    }
    for (size_t i = 0; i < count; i++) {
       bson_destroy(&prepared[i]);
    }
    free(docs);
-   return true;
-}
-
-static bool
-parse_update_statement(const bson_t *item, fe_update_statement_t *statement, bson_t *q, bson_t *u,
-                       bson_t *array_filters, fe_error_t *error)
-{
-   bson_iter_t iter;
-   bool has_q = false;
-   bool has_array_filters = false;
-   const uint8_t *data;
-   uint32_t len;
-
-   memset(statement, 0, sizeof *statement);
-   if (!args_check_collation(item, error)) {
-      return false;
-   }
-   bson_destroy(q);
-   bson_destroy(array_filters);
-   if (!args_document(item, "q", q, &has_q, error) ||
-       !args_array(item, "arrayFilters", array_filters, &has_array_filters, error) ||
-       !args_bool(item, "multi", &statement->multi, error) ||
-       !args_bool(item, "upsert", &statement->upsert, error)) {
-      return false;
-   }
-   if (!has_q) {
-      return error_set(error, 40414,
-                       "BSON field 'update.updates.q' is missing but a required field");
-   }
-   if (!bson_iter_init_find(&iter, item, "u")) {
-      return error_set(error, 40414,
-                       "BSON field 'update.updates.u' is missing but a required field");
-   }
-   if (BSON_ITER_HOLDS_DOCUMENT(&iter)) {
-      bson_iter_document(&iter, &len, &data);
-   } else if (BSON_ITER_HOLDS_ARRAY(&iter)) {
-      bson_iter_array(&iter, &len, &data);
-      statement->update_is_pipeline = true;
-   } else {
-      return error_set(error, FE_FailedToParse,
-                       "Update argument must be either an object or an array");
-   }
-   bson_destroy(u);
-   bson_init_static(u, data, len);
-   statement->filter = q;
-   statement->update = u;
-   statement->array_filters = has_array_filters ? array_filters : NULL;
-   return true;
+   return ok;
 }

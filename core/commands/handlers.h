@@ -8,9 +8,9 @@
 #include "commands/dispatch.h"
 
 /* The MongoDB version and wire protocol version we claim. */
-#define CMD_MONGODB_VERSION "7.0.0"
-#define CMD_MONGODB_VERSION_ARRAY 7, 0, 0, 0
-#define CMD_MAX_WIRE_VERSION 21
+#define CMD_MONGODB_VERSION "8.0.0"
+#define CMD_MONGODB_VERSION_ARRAY 8, 0, 0, 0
+#define CMD_MAX_WIRE_VERSION 25
 #define CMD_SESSION_TIMEOUT_MINUTES 30
 
 /* cmd_hello.c */
@@ -68,5 +68,8 @@ bool cmd_insert(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_update(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_delete(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error);
+
+/* cmd_bulkwrite.c */
+bool cmd_bulk_write(fe_ctx_t *ctx, fe_error_t *error);
 
 #endif /* FE_HANDLERS_H */

@@ -12,6 +12,7 @@ static const fe_command_t commands[] = {
    {"aggregate", cmd_aggregate, 0},
    {"buildInfo", cmd_build_info, FE_CMD_NO_SESSION},
    {"buildinfo", cmd_build_info, FE_CMD_NO_SESSION},
+   {"bulkWrite", cmd_bulk_write, FE_CMD_ADMIN_ONLY},
    {"collStats", cmd_coll_stats, 0},
    {"commitTransaction", cmd_end_transaction, FE_CMD_ADMIN_ONLY | FE_CMD_NO_SESSION},
    {"connectionStatus", cmd_connection_status, FE_CMD_NO_SESSION},

@@ -7,13 +7,22 @@
  */
 #include "commands/write_ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "commands/args.h"
+#include "query/expr.h"
 #include "query/update.h"
 #include "wire/header.h"
 
 /* A statement that keeps losing races gives up with WriteConflict rather than spin. */
 #define MAX_ATTEMPTS 64
+
+/* The variables a filter's $expr may use, compiled when the first $expr is met. */
+typedef struct variable_probe {
+   const bson_t *let;   /* borrowed; NULL for none */
+   fe_expr_let_t *vars; /* owned; NULL until compiled */
+} variable_probe_t;
 
 static bool update_documents(const fe_store_t *store, const fe_index_set_t *indexes,
                              const fe_update_statement_t *statement, const fe_filter_t *filter,
@@ -27,6 +36,9 @@ static bool upsert(const fe_store_t *store, const fe_index_set_t *indexes,
                    fe_update_result_t *result, bool *duplicate, bool *index_duplicate,
                    fe_error_t *error);
 static bson_t *take_duplicate(bson_t *duplicate);
+static bool check_filter_variables(const bson_t *filter, const bson_t *let, fe_error_t *error);
+static bool probe_expressions(const bson_t *filter, variable_probe_t *probe, int depth,
+                              fe_error_t *error);
 
 void
 write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
@@ -136,6 +148,117 @@ write_ops_insert(const fe_store_t *store, const bson_t *const *docs, size_t coun
 }
 
 bool
+write_ops_parse_update(const bson_t *item, const fe_update_names_t *names, const bson_t *let,
+                       fe_update_parse_t *parse, fe_error_t *error)
+{
+   fe_update_statement_t *statement = &parse->statement;
+   bson_t constants;
+   bson_iter_t iter;
+   bool has_filter = false;
+   bool has_array_filters = false;
+   bool has_sort = false;
+   const uint8_t *data;
+   uint32_t len;
+
+   memset(statement, 0, sizeof *statement);
+   bson_init(&parse->filter);
+   bson_init(&parse->update);
+   bson_init(&parse->array_filters);
+   bson_init(&parse->sort);
+   bson_init(&parse->let);
+   if (!args_check_collation(item, error) ||
+       !args_document(item, names->filter, &parse->filter, &has_filter, error) ||
+       !args_array(item, "arrayFilters", &parse->array_filters, &has_array_filters, error) ||
+       !args_bool(item, "multi", &statement->multi, error) ||
+       !args_bool(item, "upsert", &statement->upsert, error) ||
+       !args_document(item, "sort", &parse->sort, &has_sort, error)) {
+      return false;
+   }
+   if (!has_filter) {
+      return error_set(error, 40414, "BSON field '%s.%s' is missing but a required field",
+                       names->what, names->filter);
+   }
+   if (!bson_iter_init_find(&iter, item, names->update)) {
+      return error_set(error, 40414, "BSON field '%s.%s' is missing but a required field",
+                       names->what, names->update);
+   }
+   if (BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+      bson_iter_document(&iter, &len, &data);
+   } else if (BSON_ITER_HOLDS_ARRAY(&iter)) {
+      bson_iter_array(&iter, &len, &data);
+      statement->update_is_pipeline = true;
+   } else {
+      return error_set(error, FE_FailedToParse,
+                       "Update argument must be either an object or an array");
+   }
+   bson_destroy(&parse->update);
+   bson_init_static(&parse->update, data, len);
+   if (has_sort && statement->multi) {
+      return error_set(error, FE_InvalidOptions, "Cannot specify sort with multi=true");
+   }
+   if (!args_document(item, names->constants, &constants, NULL, error)) {
+      return false;
+   }
+   /* The statement's constants override the command's let. */
+   bson_destroy(&parse->let);
+   expr_let_merge(let && !bson_empty(let) ? let : NULL, bson_empty(&constants) ? NULL : &constants,
+                  &parse->let);
+   statement->filter = &parse->filter;
+   statement->update = &parse->update;
+   statement->array_filters = has_array_filters ? &parse->array_filters : NULL;
+   statement->sort = bson_empty(&parse->sort) ? NULL : &parse->sort;
+   statement->let = bson_empty(&parse->let) ? NULL : &parse->let;
+   return true;
+}
+
+void
+write_ops_parse_destroy(fe_update_parse_t *parse)
+{
+   bson_destroy(&parse->filter);
+   bson_destroy(&parse->update);
+   bson_destroy(&parse->array_filters);
+   bson_destroy(&parse->sort);
+   bson_destroy(&parse->let);
+}
+
+bool
+write_ops_insert_run(const fe_store_t *store, const fe_index_set_t *set, const bson_t *const *docs,
+                     size_t count, bool ordered, fe_insert_outcome_fn outcome, void *arg)
+{
+   size_t start = 0;
+
+   while (start < count) {
+      fe_error_t run_error = {0};
+      size_t stored = 0;
+      ptrdiff_t duplicate = -1;
+      size_t failed;
+      bson_t key = BSON_INITIALIZER;
+      bool ok = indexes_insert(store, set, docs + start, count - start, &stored, &duplicate, &key,
+                               &run_error);
+      for (size_t i = 0; i < stored; i++) {
+         outcome(arg, start + i, NULL, docs[start + i], NULL);
+      }
+      if (ok) {
+         bson_destroy(&key);
+         break;
+      }
+      /* A duplicate fails its document; a backend failure fails the one after the stored ones. */
+      failed = duplicate >= 0 ? start + (size_t) duplicate : start + stored;
+      if (failed >= count) {
+         bson_destroy(&key);
+         break;
+      }
+      outcome(arg, failed, &run_error, docs[failed], duplicate >= 0 ? &key : NULL);
+      bson_destroy(&key);
+      if (ordered) {
+         return false;
+      }
+      start = failed + 1;
+   }
+   return true;
+}
+
+bool
 write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement,
                  fe_update_result_t *result, fe_error_t *error)
 {
@@ -151,7 +274,7 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
       goto done;
    }
    filter = filter_compile_with_let(statement->filter, statement->let, error);
-   if (!filter) {
+   if (!filter || !check_filter_variables(statement->filter, statement->let, error)) {
       goto done;
    }
    update = update_compile_with_let(statement->update, statement->update_is_pipeline,
@@ -245,7 +368,7 @@ write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_
       goto done;
    }
    filter = filter_compile_with_let(filter_spec, let, error);
-   if (!filter) {
+   if (!filter || !check_filter_variables(filter_spec, let, error)) {
       goto done;
    }
    if (sort_spec && !bson_empty(sort_spec) && !(sort = sort_compile(sort_spec, error))) {
@@ -301,7 +424,6 @@ write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
    char key[16];
    const char *key_ptr;
    bson_t entry;
-   bson_iter_t id;
 
    bson_uint32_to_string(array_index, &key_ptr, key, sizeof key);
    bson_append_document_begin(array, key_ptr, -1, &entry);
@@ -309,18 +431,27 @@ write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
    BSON_APPEND_INT32(&entry, "code", error->code);
    BSON_APPEND_UTF8(&entry, "codeName", error_code_name(error->code));
    BSON_APPEND_UTF8(&entry, "errmsg", error->message);
+   write_ops_append_duplicate_key(&entry, error, doc, duplicate);
+   bson_append_document_end(array, &entry);
+}
+
+void
+write_ops_append_duplicate_key(bson_t *entry, const fe_error_t *error, const bson_t *doc,
+                               const bson_t *duplicate)
+{
+   bson_iter_t id;
+
    if (error->code == FE_DuplicateKey && duplicate && !bson_empty(duplicate)) {
-      bson_concat(&entry, duplicate);
+      bson_concat(entry, duplicate);
    } else if (error->code == FE_DuplicateKey && doc && bson_iter_init_find(&id, doc, "_id")) {
       bson_t child;
-      BSON_APPEND_DOCUMENT_BEGIN(&entry, "keyPattern", &child);
+      BSON_APPEND_DOCUMENT_BEGIN(entry, "keyPattern", &child);
       BSON_APPEND_INT32(&child, "_id", 1);
-      bson_append_document_end(&entry, &child);
-      BSON_APPEND_DOCUMENT_BEGIN(&entry, "keyValue", &child);
+      bson_append_document_end(entry, &child);
+      BSON_APPEND_DOCUMENT_BEGIN(entry, "keyValue", &child);
       bson_append_iter(&child, "_id", 3, &id);
-      bson_append_document_end(&entry, &child);
+      bson_append_document_end(entry, &child);
    }
-   bson_append_document_end(array, &entry);
 }
 
 static bool
@@ -497,4 +628,75 @@ static bson_t *
 take_duplicate(bson_t *duplicate)
 {
    return bson_empty(duplicate) ? NULL : bson_copy(duplicate);
+}
+
+/* MongoDB refuses a filter whose $expr uses an undefined variable (17276) when it parses it;
+ * the filter engine only meets the reference while matching, where a failing $expr is just no
+ * match. Until expression compilation tracks variable scopes, each $expr of the filter (at the
+ * top, or under $and, $or and $nor) is evaluated once against an empty document, which finds
+ * such a reference on every path that evaluation takes. Other evaluation errors are left to
+ * matching, as they depend on the document. */
+static bool
+check_filter_variables(const bson_t *filter, const bson_t *let, fe_error_t *error)
+{
+   variable_probe_t probe = {.let = let && !bson_empty(let) ? let : NULL};
+   bool ok = probe_expressions(filter, &probe, 0, error);
+   expr_let_destroy(probe.vars);
+   return ok;
+}
+
+static bool
+probe_expressions(const bson_t *filter, variable_probe_t *probe, int depth, fe_error_t *error)
+{
+   bson_iter_t iter;
+
+   if (depth > 32 || !bson_iter_init(&iter, filter)) {
+      return true;
+   }
+   while (bson_iter_next(&iter)) {
+      const char *key = bson_iter_key(&iter);
+      if (strcmp(key, "$expr") == 0) {
+         fe_error_t probe_error = {0};
+         fe_expr_t *expr = NULL;
+         bson_t empty = BSON_INITIALIZER;
+         bool matched;
+         bool failed;
+         if (probe->let && !probe->vars) {
+            probe->vars = expr_let_compile(probe->let, &probe_error);
+            if (!probe->vars) {
+               return true; /* filter_compile_with_let() accepted it: nothing to add */
+            }
+         }
+         expr = expr_compile(&iter, &probe_error);
+         failed =
+            expr &&
+            !expr_match_error(expr, &empty, expr_let_vars(probe->vars), &matched, &probe_error) &&
+            probe_error.code == 17276;
+         if (expr) {
+            expr_destroy(expr);
+         }
+         if (failed) {
+            return error_set(error, probe_error.code, "%s", probe_error.message);
+         }
+      } else if ((strcmp(key, "$and") == 0 || strcmp(key, "$or") == 0 ||
+                  strcmp(key, "$nor") == 0) &&
+                 BSON_ITER_HOLDS_ARRAY(&iter)) {
+         bson_iter_t items;
+         bson_iter_recurse(&iter, &items);
+         while (bson_iter_next(&items)) {
+            const uint8_t *data;
+            uint32_t len;
+            bson_t clause;
+            if (!BSON_ITER_HOLDS_DOCUMENT(&items)) {
+               continue;
+            }
+            bson_iter_document(&items, &len, &data);
+            if (bson_init_static(&clause, data, len) &&
+                !probe_expressions(&clause, probe, depth + 1, error)) {
+               return false;
+            }
+         }
+      }
+   }
+   return true;
 }

@@ -26,7 +26,7 @@ typedef struct fe_update_statement {
    const bson_t *update; /* borrowed: document, or the pipeline array */
    bool update_is_pipeline;
    const bson_t *array_filters; /* borrowed; NULL for none */
-   const bson_t *sort;          /* borrowed; NULL for none (findAndModify) */
+   const bson_t *sort;          /* borrowed; NULL for none: the first match in sort order */
    const bson_t *let;           /* borrowed; variables for $expr and pipelines, or NULL */
    bool multi;
    bool upsert;
@@ -51,6 +51,48 @@ bool write_ops_insert(const fe_store_t *store, const bson_t *const *docs, size_t
                       size_t *inserted, ptrdiff_t *duplicate_index, bson_t *duplicate,
                       fe_error_t *error);
 
+/* The field names of an update statement: the update command's (q, u, c) or bulkWrite's
+ * (filter, updateMods, constants). what prefixes the field in messages ("update.updates"). */
+typedef struct fe_update_names {
+   const char *what;
+   const char *filter;
+   const char *update;
+   const char *constants;
+} fe_update_names_t;
+
+/* One parsed update statement. Its views borrow the statement document they were parsed
+ * from; let is owned. Release with write_ops_parse_destroy(). */
+typedef struct fe_update_parse {
+   fe_update_statement_t statement; /* borrows the fields below */
+   bson_t filter;                   /* static view into the statement */
+   bson_t update;                   /* static view: document or pipeline array */
+   bson_t array_filters;            /* static view */
+   bson_t sort;                     /* static view; empty for none */
+   bson_t let;                      /* owned: the command's let merged with the constants */
+} fe_update_parse_t;
+
+/* Parses an update statement's filter, update, arrayFilters, multi, upsert, sort (8.0: only
+ * when !multi) and constants, and checks collation; let (nullable) is the command's. *parse
+ * is caller storage, initialized even on failure. Errors: 40414 for a missing field, 14/9
+ * for a wrong type, 72 for sort with multi, 2 for a non-simple collation. */
+bool write_ops_parse_update(const bson_t *item, const fe_update_names_t *names, const bson_t *let,
+                            fe_update_parse_t *parse, fe_error_t *error);
+
+void write_ops_parse_destroy(fe_update_parse_t *parse);
+
+/* What became of document position of a run: error is NULL when it was inserted; on a
+ * duplicate key, duplicate (nullable) holds {keyPattern, keyValue} of a secondary index. */
+typedef void (*fe_insert_outcome_fn)(void *arg, size_t position, const fe_error_t *error,
+                                     const bson_t *doc, const bson_t *duplicate);
+
+/* Inserts docs[0..count) (prepared by write_ops_prepare_insert()) in order through set's
+ * unique indexes, telling outcome about each document in order. After a failure, an ordered
+ * run stops (the documents after it are not reported) and an unordered one goes on. Returns
+ * false when it stopped early. */
+bool write_ops_insert_run(const fe_store_t *store, const fe_index_set_t *set,
+                          const bson_t *const *docs, size_t count, bool ordered,
+                          fe_insert_outcome_fn outcome, void *arg);
+
 /* Runs one update statement. *result is caller storage, initialized even on failure; release
  * with write_ops_result_destroy(). */
 bool write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement,
@@ -70,5 +112,10 @@ bool write_ops_delete(const fe_store_t *store, const bson_t *filter, const bson_
 void write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,
                                   const fe_error_t *error, const bson_t *doc,
                                   const bson_t *duplicate);
+
+/* Appends keyPattern and keyValue to entry when error is a duplicate key: duplicate's
+ * ({keyPattern, keyValue}; nullable) when given, else doc's _id (doc nullable). */
+void write_ops_append_duplicate_key(bson_t *entry, const fe_error_t *error, const bson_t *doc,
+                                    const bson_t *duplicate);
 
 #endif /* FE_WRITE_OPS_H */

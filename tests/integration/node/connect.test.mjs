@@ -34,7 +34,7 @@ describe('connect and handshake', { timeout: 120000 }, () => {
       assert.ok(r.localTime instanceof Date, `localTime is a date: ${r.localTime}`);
       assert.ok(Math.abs(r.localTime.getTime() - Date.now()) < 60000, 'localTime is now');
       assert.equal(typeof r.minWireVersion, 'number');
-      assert.equal(r.maxWireVersion, 21, 'the server claims MongoDB 7.0 (wire version 21)');
+      assert.equal(r.maxWireVersion, 25, 'the server claims MongoDB 8.0 (wire version 25)');
       assert.ok(r.minWireVersion <= r.maxWireVersion);
       assert.equal(typeof r.connectionId, 'number');
       assert.equal(r.setName, undefined, 'a standalone has no replica set name');
@@ -45,15 +45,15 @@ describe('connect and handshake', { timeout: 120000 }, () => {
       const r = await client.db('admin').command({ isMaster: 1 });
       assert.equal(r.ok, 1);
       assert.equal(r.ismaster, true);
-      assert.equal(r.maxWireVersion, 21);
+      assert.equal(r.maxWireVersion, 25);
    });
 
-   test('buildInfo reports a 7.0 version', async () => {
+   test('buildInfo reports an 8.0 version', async () => {
       const r = await client.db('admin').command({ buildInfo: 1 });
       assert.equal(r.ok, 1);
-      assert.match(r.version, /^7\.0\.\d+/);
+      assert.match(r.version, /^8\.0\.\d+/);
       assert.ok(Array.isArray(r.versionArray));
-      assert.deepEqual(r.versionArray.slice(0, 2), [7, 0]);
+      assert.deepEqual(r.versionArray.slice(0, 2), [8, 0]);
    });
 
    test('the driver sees a standalone server', async () => {
@@ -62,7 +62,7 @@ describe('connect and handshake', { timeout: 120000 }, () => {
       const servers = [...desc.servers.values()];
       assert.equal(servers.length, 1);
       assert.equal(servers[0].type, 'Standalone');
-      assert.equal(servers[0].maxWireVersion, 21);
+      assert.equal(servers[0].maxWireVersion, 25);
    });
 
    test('several clients connect at once', async () => {
