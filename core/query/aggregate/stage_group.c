@@ -829,7 +829,7 @@ sort_cands(const acc_t *acc, acc_state_t *state, size_t keep, bool from_end)
 {
    if (acc->sort) {
       sort_documents(acc->sort, (const bson_t **) state->cands, state->n_cands);
-   } else {
+   } else if (state->n_cands > 1) {
       qsort(state->cands, state->n_cands, sizeof *state->cands,
             acc->kind == ACC_MAX_N ? compare_cands_desc : compare_cands_asc);
    }
@@ -993,7 +993,9 @@ finish_object(const acc_t *acc, acc_state_t *state, bson_t *out)
       break;
    case ACC_MEDIAN:
    case ACC_PERCENTILE:
-      qsort(state->cands, n, sizeof *state->cands, compare_cands_asc);
+      if (n > 1) {
+         qsort(state->cands, n, sizeof *state->cands, compare_cands_asc);
+      }
       if (acc->kind == ACC_MEDIAN) {
          if (n == 0) {
             bson_append_null(out, acc->field, -1);
