@@ -23,6 +23,7 @@ main(int argc, char **argv)
       {"plugin-dir", required_argument, NULL, 'p'},
       {"workers", required_argument, NULL, 'w'},
       {"log-level", required_argument, NULL, 'L'},
+      {"enable-test-commands", no_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'v'},
       {NULL, 0, NULL, 0},
@@ -37,8 +38,9 @@ main(int argc, char **argv)
    int status = EXIT_FAILURE;
    int option;
 
-   while ((option = getopt_long(argc, argv, "c:l:b:p:w:L:hv", options, NULL)) != -1) {
+   while ((option = getopt_long(argc, argv, "c:l:b:p:w:L:Thv", options, NULL)) != -1) {
       const char *key = NULL;
+      const char *value = optarg;
       switch (option) {
       case 'c':
          config_path = optarg;
@@ -58,6 +60,10 @@ main(int argc, char **argv)
       case 'L':
          key = "log_level";
          break;
+      case 'T':
+         key = "enable_test_commands";
+         value = "true";
+         break;
       case 'h':
          usage(stdout);
          return EXIT_SUCCESS;
@@ -71,7 +77,7 @@ main(int argc, char **argv)
       }
       if (key && flag_count < 16) {
          flag_keys[flag_count] = key;
-         flag_values[flag_count++] = optarg;
+         flag_values[flag_count++] = value;
       }
    }
    if (optind < argc) {
@@ -117,6 +123,7 @@ usage(FILE *out)
    fprintf(out,
            "usage: ferretd [--config FILE] [--listen HOST:PORT] [--backend NAME|PATH]\n"
            "               [--plugin-dir DIR[:DIR...]] [--workers N] [--log-level LEVEL]\n"
+           "               [--enable-test-commands]\n"
            "\n"
            "A MongoDB-compatible server storing documents through a backend plugin.\n"
            "\n"
@@ -126,6 +133,8 @@ usage(FILE *out)
            "  -p, --plugin-dir DIRS    where backends are found (default %s)\n"
            "  -w, --workers N          worker threads (default: one per core)\n"
            "  -L, --log-level LEVEL    debug, info, warning or error (default info)\n"
+           "  -T, --enable-test-commands\n"
+           "                           allow configureFailPoint, for drivers' test suites\n"
            "  -h, --help               show this help\n"
            "  -v, --version            show the version\n",
            FERRET_BACKEND_DIR);

@@ -4,18 +4,22 @@
 #include "commands/dispatch.h"
 
 #include <string.h>
+#include <time.h>
 
+#include "commands/failpoint.h"
 #include "net/conn.h"
 #include "server/log.h"
 #include "server/worker.h"
 
 static bool read_lsid(const bson_t *command, uint8_t lsid[16]);
+static bool run_fail_point(fe_ctx_t *ctx, const fe_failpoint_hit_t *hit, fe_error_t *error);
 
 void
 dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, bson_t *reply)
 {
    fe_worker_t *worker = conn->worker;
    fe_error_t error = {0};
+   fe_failpoint_hit_t hit = {0};
    const fe_command_t *entry;
    bson_iter_t iter;
    fe_ctx_t ctx = {
@@ -59,6 +63,12 @@ dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, 
                 "Transaction numbers are only allowed on a replica set member or mongos");
       goto failed;
    }
+   if (failpoint_check(&ctx, &hit) && !run_fail_point(&ctx, &hit, &error)) {
+      goto failed;
+   }
+   if (conn->close_without_reply) {
+      goto done;
+   }
 
    if (entry->flags & FE_CMD_NO_SESSION) {
       if (!entry->handler(&ctx, &error)) {
@@ -71,6 +81,12 @@ dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, 
       worker_unlock_session(worker);
       if (!ok) {
          goto failed;
+      }
+   }
+   if (hit.write_concern_error) {
+      BSON_APPEND_DOCUMENT(reply, "writeConcernError", hit.write_concern_error);
+      if (hit.error_labels) {
+         BSON_APPEND_ARRAY(reply, "errorLabels", hit.error_labels);
       }
    }
    BSON_APPEND_DOUBLE(reply, "ok", 1.0);
@@ -91,6 +107,7 @@ done:
    if (ctx.error_details) {
       bson_destroy(ctx.error_details);
    }
+   failpoint_hit_clear(&hit);
 }
 
 bson_t *
@@ -110,6 +127,29 @@ dispatch_error_reply(const fe_error_t *error, bson_t *reply)
    BSON_APPEND_UTF8(reply, "errmsg", error->message);
    BSON_APPEND_INT32(reply, "code", error->code);
    BSON_APPEND_UTF8(reply, "codeName", error_code_name(error->code));
+}
+
+/* Does what a triggered fail point asks before the command runs. False with *error when the
+ * command must fail; a writeConcernError is left for after it ran. */
+static bool
+run_fail_point(fe_ctx_t *ctx, const fe_failpoint_hit_t *hit, fe_error_t *error)
+{
+   if (hit->block_ms > 0) {
+      /* Blocks the worker, so the connections it serves wait too; tests use short blocks. */
+      struct timespec pause = {hit->block_ms / 1000, (long) (hit->block_ms % 1000) * 1000000L};
+      nanosleep(&pause, NULL);
+   }
+   if (hit->close_connection) {
+      ctx->conn->close_without_reply = true;
+      return true;
+   }
+   if (hit->error_code) {
+      if (hit->error_labels) {
+         BSON_APPEND_ARRAY(dispatch_error_details(ctx), "errorLabels", hit->error_labels);
+      }
+      return error_set(error, hit->error_code, "Failing command via 'failCommand' failpoint");
+   }
+   return true;
 }
 
 static bool

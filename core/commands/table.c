@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands/dispatch.h"
+#include "commands/failpoint.h"
 #include "commands/handlers.h"
 
 static const fe_command_t commands[] = {
@@ -15,6 +16,7 @@ static const fe_command_t commands[] = {
    {"bulkWrite", cmd_bulk_write, FE_CMD_ADMIN_ONLY},
    {"collStats", cmd_coll_stats, 0},
    {"commitTransaction", cmd_end_transaction, FE_CMD_ADMIN_ONLY | FE_CMD_NO_SESSION},
+   {"configureFailPoint", failpoint_configure, FE_CMD_ADMIN_ONLY | FE_CMD_NO_SESSION},
    {"connectionStatus", cmd_connection_status, FE_CMD_NO_SESSION},
    {"count", cmd_count, 0},
    {"create", cmd_create, 0},

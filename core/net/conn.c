@@ -221,7 +221,9 @@ handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *me
          dispatch_command(conn, NULL, &msg.command, &reply);
       }
       opmsg_destroy(&msg);
-      if (!(msg.flags & OPMSG_MORE_TO_COME) || error.code) {
+      if (conn->close_without_reply) {
+         keep_open = false;
+      } else if (!(msg.flags & OPMSG_MORE_TO_COME) || error.code) {
          opmsg_write_reply(output, ++conn->next_request_id, header->request_id, &reply);
       }
    } else if (header->opcode == OP_QUERY) {
@@ -232,7 +234,11 @@ handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *me
          dispatch_command(conn, query.db, &query.query, &reply);
       }
       bson_destroy(&query.query);
-      opquery_write_reply(output, ++conn->next_request_id, header->request_id, &reply);
+      if (conn->close_without_reply) {
+         keep_open = false;
+      } else {
+         opquery_write_reply(output, ++conn->next_request_id, header->request_id, &reply);
+      }
    } else {
       error_set(&error, FE_ProtocolError, "unsupported opcode %d", header->opcode);
       log_write(LOG_WARNING, "network", "connection %lld: %s; closing", (long long) conn->id,

@@ -31,6 +31,7 @@ struct fe_conn {
    conn_state_t state;
    int32_t next_request_id;
    bson_t *client_metadata; /* owned; the hello `client` document, NULL until one comes */
+   bool close_without_reply; /* set by the failCommand fail point's closeConnection */
    fe_conn_t *prev;
    fe_conn_t *next;
 };

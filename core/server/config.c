@@ -131,6 +131,16 @@ config_set(fe_config_t *config, const char *key, const char *value, const char *
                           value);
       }
       config->max_connections = (int) number;
+   } else if (strcmp(key, "enable_test_commands") == 0) {
+      if (strcmp(value, "true") == 0) {
+         config->enable_test_commands = true;
+      } else if (strcmp(value, "false") == 0) {
+         config->enable_test_commands = false;
+      } else {
+         return error_set(error, FE_BadValue,
+                          "%s:%u: bad enable_test_commands '%s', expected true or false", origin,
+                          line, value);
+      }
    } else if (strcmp(key, "log_level") == 0) {
       static const char *const names[] = {"debug", "info", "warning", "error"};
       int found = -1;

@@ -30,6 +30,7 @@ typedef struct fe_config {
    int workers;
    int log_level;
    int max_connections;
+   bool enable_test_commands; /* configureFailPoint, as mongod's enableTestCommands */
 
    fe_config_line_t *lines; /* owned; every line read, in file order */
    size_t line_count;

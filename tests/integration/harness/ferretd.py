@@ -162,13 +162,14 @@ def check_prerequisites():
 class Server:
     """One ferretd process plus the data it owns. start()/stop() may be repeated."""
 
-    def __init__(self, workers=None, extra_config=''):
+    def __init__(self, workers=None, extra_config='', settings=None):
         self.ferretd = ferretd_path()
         self.backend = os.environ.get('FERRET_BACKEND', '') or 'sqlite'
         self.backend_name = backend_name()
         self.plugin_dir = os.environ.get('FERRET_PLUGIN_DIR', '')
         self.workers = int(workers or os.environ.get('FERRET_WORKERS', '2'))
         self.extra_config = extra_config
+        self.settings = dict(settings or {})  # top-level keys, e.g. enable_test_commands
         self.dir = tempfile.mkdtemp(prefix='ferret-it-')
         self.data_dir = os.path.join(self.dir, 'data')
         os.mkdir(self.data_dir)
@@ -196,6 +197,7 @@ class Server:
                  'workers = %d' % self.workers]
         if self.plugin_dir:
             lines.append('plugin_dir = %s' % self.plugin_dir)
+        lines += ['%s = %s' % item for item in self.settings.items()]
         lines += ['', '[sqlite]', 'data_dir = %s' % self.data_dir]
         if self.pg_conninfo:
             lines += ['', '[postgres]', 'conninfo = %s' % self.pg_conninfo]

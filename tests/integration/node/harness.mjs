@@ -154,6 +154,8 @@ class FerretServer {
          `listen = ${this.host}:${port}`,
          `backend = ${backend}`,
          `workers = ${process.env.FERRET_WORKERS || 2}`,
+         // configureFailPoint, which drivers' specification tests use.
+         'enable_test_commands = true',
       ];
       if (this.pluginDir) {
          lines.push(`plugin_dir = ${this.pluginDir}`);

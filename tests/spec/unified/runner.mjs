@@ -1040,7 +1040,8 @@ class TestContext {
       const desc = `${opName} raised ${err && err.name}: ${err && err.message}`;
       const isServer = err instanceof MongoServerError;
       if (exp.isClientError !== undefined) {
-         const client = err instanceof MongoError ? !isServer && err.name !== 'MongoNetworkError' : true;
+         // A network error is a client error too: it does not come from a server reply.
+         const client = !isServer;
          if (client !== exp.isClientError) {
             throw new MatchError(`expected ${exp.isClientError ? 'a client' : 'a server'} error; ${desc}`);
          }
