@@ -1401,6 +1401,47 @@ done:
 }
 
 bool
+indexes_update_spec(const fe_store_t *store, const fe_index_t *index, const bson_t *spec,
+                    fe_error_t *error)
+{
+   fe_store_t catalog;
+   bson_t filter = BSON_INITIALIZER;
+   bson_t *current = NULL;
+   bson_t updated = BSON_INITIALIZER;
+   bool replaced = false;
+   bool ok = false;
+
+   catalog_store(store, &catalog);
+   BSON_APPEND_OID(&filter, "_id", &index->id);
+   if (!generic_reload(&catalog, &filter, &current, error)) {
+      goto done;
+   }
+   if (!current) {
+      error_set(error, FE_IndexNotFound, "index '%s' was dropped concurrently", index->name);
+      goto done;
+   }
+   bson_destroy(&updated);
+   catalog_doc(&index->id, store->ns.collection, spec, index->entries, &updated);
+   if (!generic_replace(&catalog, current, &updated, &replaced, error)) {
+      goto done;
+   }
+   if (!replaced) {
+      error_set(error, FE_WriteConflict, "index '%s' changed concurrently", index->name);
+      goto done;
+   }
+   ok = true;
+
+done:
+   if (current) {
+      bson_destroy(current);
+   }
+   bson_destroy(&updated);
+   bson_destroy(&filter);
+   cache_bump(store);
+   return ok;
+}
+
+bool
 indexes_drop_all(const fe_store_t *store, fe_error_t *error)
 {
    fe_index_set_t set;

@@ -111,6 +111,12 @@ bool indexes_create(const fe_store_t *store, const bson_t *spec, fe_error_t *err
 /* Removes one index: its catalog document and its entries. */
 bool indexes_drop(const fe_store_t *store, const fe_index_t *index, fe_error_t *error);
 
+/* Replaces the specification of index (collMod: hidden, expireAfterSeconds) with spec, whose
+ * key and name must be the index's own; its entries stay as they are. Errors: 27 IndexNotFound
+ * when the index went meanwhile, 112 WriteConflict when it changed meanwhile. */
+bool indexes_update_spec(const fe_store_t *store, const fe_index_t *index, const bson_t *spec,
+                         fe_error_t *error);
+
 /* Removes every index of store->ns (the collection is being dropped). */
 bool indexes_drop_all(const fe_store_t *store, fe_error_t *error);
 

@@ -1,13 +1,15 @@
 /*
  * cmd_admin.c: databases and collections: listDatabases, listCollections, create, drop,
- * dropDatabase, renameCollection, collStats and dbStats. The core's hidden collections
- * (backend/indexes.h) never show and cannot be named; dropping or renaming a collection takes
- * its indexes along.
+ * dropDatabase, renameCollection, collStats, dbStats, dataSize and validate. The core's hidden
+ * collections (backend/indexes.h) never show and cannot be named; dropping or renaming a
+ * collection takes its indexes along.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "backend/indexes.h"
+#include "backend/pushdown.h"
 #include "commands/args.h"
 #include "commands/handlers.h"
 #include "commands/write_ops.h"
@@ -28,6 +30,14 @@ static bool collection_stats(const fe_ctx_t *ctx, const char *db, const char *co
 static void copy_options(void *ctx, const uint8_t *bson, size_t len);
 static bool list_names(const fe_ctx_t *ctx, const char *db, name_list_t *list, fe_error_t *error);
 static bool hidden_stats(const fe_ctx_t *ctx, ferret_stats_t *hidden, fe_error_t *error);
+static bool read_scale(const bson_t *doc, const char *field, int64_t *scale, fe_error_t *error);
+static bool append_storage_stats(fe_ctx_t *ctx, const char *collection, int64_t scale, bson_t *out,
+                                 fe_error_t *error);
+static bool collection_exists(const fe_ctx_t *ctx, const char *db, const char *collection,
+                              bool *exists, fe_error_t *error);
+static bool check_capped_options(const bson_t *options, fe_error_t *error);
+static int64_t elapsed_millis(const struct timeval *start);
+static void append_number(bson_t *out, const char *key, int64_t value);
 
 bool
 cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error)
@@ -91,7 +101,7 @@ cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error)
             bson_append_array_end(ctx->reply, &array);
             goto done;
          }
-         BSON_APPEND_INT64(&entry, "sizeOnDisk", stats.storage_size);
+         append_number(&entry, "sizeOnDisk", stats.storage_size);
          BSON_APPEND_BOOL(&entry, "empty", stats.count == 0);
       }
       if (compiled && !filter_match(compiled, &entry, NULL)) {
@@ -105,8 +115,8 @@ cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error)
    }
    bson_append_array_end(ctx->reply, &array);
    if (!name_only) {
-      BSON_APPEND_INT64(ctx->reply, "totalSize", total);
-      BSON_APPEND_INT64(ctx->reply, "totalSizeMb", total / (1024 * 1024));
+      append_number(ctx->reply, "totalSize", total);
+      append_number(ctx->reply, "totalSizeMb", total / (1024 * 1024));
    }
    ok = true;
 
@@ -242,6 +252,9 @@ cmd_create(fe_ctx_t *ctx, fe_error_t *error)
          bson_append_iter(&options, key, -1, &iter);
       }
    }
+   if (!check_capped_options(&options, error)) {
+      goto done;
+   }
    ns.db = ctx->db;
    ns.collection = collection;
    status = ctx->methods->create_collection(ctx->session, &ns, bson_get_data(&options), options.len,
@@ -265,6 +278,9 @@ cmd_drop(fe_ctx_t *ctx, fe_error_t *error)
    ferret_status_t status;
    ferret_ns_t ns;
    fe_store_t store;
+   fe_index_set_t set = {0};
+   size_t index_count;
+   char full[512];
 
    if (!args_collection(ctx, &collection, error)) {
       return false;
@@ -272,6 +288,11 @@ cmd_drop(fe_ctx_t *ctx, fe_error_t *error)
    /* The indexes first: a failure in between leaves a collection without them, never index
     * metadata waiting to come back with a new collection of the same name. */
    write_ops_store(ctx, collection, &store);
+   if (!indexes_load(&store, false, &set, error)) {
+      return false;
+   }
+   index_count = set.count;
+   indexes_set_destroy(&set);
    if (!indexes_drop_all(&store, error)) {
       return false;
    }
@@ -282,7 +303,11 @@ cmd_drop(fe_ctx_t *ctx, fe_error_t *error)
    if (status != FERRET_OK && status != FERRET_ERR_NAMESPACE_NOT_FOUND) {
       return backend_error(ctx, status, &berror, error);
    }
-   BSON_APPEND_UTF8(ctx->reply, "ns", ctx->db);
+   if (status == FERRET_OK) {
+      BSON_APPEND_INT32(ctx->reply, "nIndexesWas", (int32_t) (1 + index_count));
+   }
+   snprintf(full, sizeof full, "%s.%s", ctx->db, collection);
+   BSON_APPEND_UTF8(ctx->reply, "ns", full);
    return true;
 }
 
@@ -377,48 +402,101 @@ cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error)
 {
    const char *collection;
    char ns[512];
+   int64_t scale = 1;
 
-   if (!args_collection(ctx, &collection, error)) {
+   if (!args_collection(ctx, &collection, error) ||
+       !read_scale(ctx->command, "scale", &scale, error)) {
       return false;
    }
    snprintf(ns, sizeof ns, "%s.%s", ctx->db, collection);
    BSON_APPEND_UTF8(ctx->reply, "ns", ns);
-   return cmd_append_storage_stats(ctx, collection, ctx->reply, error);
+   return append_storage_stats(ctx, collection, scale, ctx->reply, error);
 }
 
 bool
 cmd_append_storage_stats(fe_ctx_t *ctx, const char *collection, bson_t *out, fe_error_t *error)
 {
+   return append_storage_stats(ctx, collection, 1, out, error);
+}
+
+/* collStats' fields, sizes divided by scale (avgObjSize is not, as in MongoDB). The _id index
+ * is the backend's own storage; a unique secondary index's size is its entries collection and
+ * a non-unique one, being metadata only, takes no space. */
+static bool
+append_storage_stats(fe_ctx_t *ctx, const char *collection, int64_t scale, bson_t *out,
+                     fe_error_t *error)
+{
    ferret_stats_t stats = {.struct_size = sizeof stats};
    fe_store_t store;
    fe_index_set_t set = {0};
+   ferret_ns_t ns = {.db = ctx->db, .collection = collection};
+   ferret_error_t berror = {0};
+   bson_t options = BSON_INITIALIZER;
+   bson_t sizes;
+   bson_iter_t iter;
+   int64_t *index_sizes = NULL;
+   int64_t id_size;
+   bool capped;
+   bool ok = false;
 
    if (!collection_stats(ctx, ctx->db, collection, &stats, error)) {
-      return false;
+      goto done;
    }
    write_ops_store(ctx, collection, &store);
    if (!indexes_load(&store, false, &set, error)) {
-      return false;
+      goto done;
    }
-   /* Secondary indexes count; a unique one's size is its entries collection. */
-   stats.index_count = (stats.index_count > 0 ? stats.index_count : 1) + (int64_t) set.count;
+   index_sizes = calloc(set.count + 1, sizeof *index_sizes);
+   if (!index_sizes) {
+      error_set(error, FE_ExceededMemoryLimit, "out of memory");
+      goto done;
+   }
+   id_size = stats.index_size;
    for (size_t i = 0; i < set.count; i++) {
       ferret_stats_t entries = {.struct_size = sizeof entries};
       if (set.items[i].entries &&
           collection_stats(ctx, ctx->db, set.items[i].entries, &entries, NULL)) {
+         index_sizes[i] = entries.storage_size;
          stats.index_size += entries.storage_size;
       }
    }
+   /* A missing collection has no options: not an error here. */
+   ctx->methods->collection_options(ctx->session, &ns, copy_options, &options, &berror);
+   capped = bson_iter_init_find(&iter, &options, "capped") && bson_iter_as_bool(&iter);
+   append_number(out, "count", stats.count);
+   append_number(out, "size", stats.data_size / scale);
+   append_number(out, "avgObjSize", stats.count ? stats.data_size / stats.count : 0);
+   append_number(out, "numOrphanDocs", 0);
+   append_number(out, "storageSize", stats.storage_size / scale);
+   append_number(out, "freeStorageSize", 0);
+   BSON_APPEND_BOOL(out, "capped", capped);
+   if (capped) {
+      if (bson_iter_init_find(&iter, &options, "max") && BSON_ITER_HOLDS_NUMBER(&iter)) {
+         append_number(out, "max", bson_iter_as_int64(&iter));
+      }
+      if (bson_iter_init_find(&iter, &options, "size") && BSON_ITER_HOLDS_NUMBER(&iter)) {
+         append_number(out, "maxSize", bson_iter_as_int64(&iter) / scale);
+      }
+   }
+   append_number(out, "nindexes", (int64_t) set.count + 1);
+   BSON_APPEND_ARRAY_BEGIN(out, "indexBuilds", &sizes);
+   bson_append_array_end(out, &sizes);
+   append_number(out, "totalIndexSize", stats.index_size / scale);
+   append_number(out, "totalSize", (stats.storage_size + stats.index_size) / scale);
+   BSON_APPEND_DOCUMENT_BEGIN(out, "indexSizes", &sizes);
+   append_number(&sizes, "_id_", id_size / scale);
+   for (size_t i = 0; i < set.count; i++) {
+      append_number(&sizes, set.items[i].name, index_sizes[i] / scale);
+   }
+   bson_append_document_end(out, &sizes);
+   BSON_APPEND_INT32(out, "scaleFactor", (int32_t) scale);
+   ok = true;
+
+done:
+   free(index_sizes);
+   bson_destroy(&options);
    indexes_set_destroy(&set);
-   BSON_APPEND_INT64(out, "count", stats.count);
-   BSON_APPEND_INT64(out, "size", stats.data_size);
-   BSON_APPEND_INT64(out, "avgObjSize", stats.count ? stats.data_size / stats.count : 0);
-   BSON_APPEND_INT64(out, "storageSize", stats.storage_size);
-   BSON_APPEND_INT64(out, "nindexes", stats.index_count > 0 ? stats.index_count : 1);
-   BSON_APPEND_INT64(out, "totalIndexSize", stats.index_size);
-   BSON_APPEND_INT64(out, "totalSize", stats.storage_size + stats.index_size);
-   BSON_APPEND_INT32(out, "scaleFactor", 1);
-   return true;
+   return ok;
 }
 
 bool
@@ -429,8 +507,9 @@ cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error)
    ferret_ns_t ns = {.db = ctx->db, .collection = NULL};
    ferret_error_t berror = {0};
    ferret_status_t status;
+   int64_t scale = 1;
 
-   if (!args_check_db_name(ctx->db, error)) {
+   if (!args_check_db_name(ctx->db, error) || !read_scale(ctx->command, "scale", &scale, error)) {
       return false;
    }
    status = ctx->methods->stats(ctx->session, &ns, &stats, &berror);
@@ -447,18 +526,371 @@ cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error)
    stats.storage_size -= hidden.storage_size;
    stats.index_size += hidden.storage_size;
    BSON_APPEND_UTF8(ctx->reply, "db", ctx->db);
-   BSON_APPEND_INT64(ctx->reply, "collections", stats.collections);
-   BSON_APPEND_INT64(ctx->reply, "views", 0);
-   BSON_APPEND_INT64(ctx->reply, "objects", stats.count);
+   append_number(ctx->reply, "collections", stats.collections);
+   append_number(ctx->reply, "views", 0);
+   append_number(ctx->reply, "objects", stats.count);
    BSON_APPEND_DOUBLE(ctx->reply, "avgObjSize",
                       stats.count ? (double) stats.data_size / (double) stats.count : 0.0);
-   BSON_APPEND_INT64(ctx->reply, "dataSize", stats.data_size);
-   BSON_APPEND_INT64(ctx->reply, "storageSize", stats.storage_size);
-   BSON_APPEND_INT64(ctx->reply, "indexes", stats.collections + hidden.index_count);
-   BSON_APPEND_INT64(ctx->reply, "indexSize", stats.index_size);
-   BSON_APPEND_INT64(ctx->reply, "totalSize", stats.storage_size + stats.index_size);
-   BSON_APPEND_INT32(ctx->reply, "scaleFactor", 1);
+   /* MongoDB divides dataSize exactly and the storage sizes in whole units. */
+   if (scale == 1) {
+      append_number(ctx->reply, "dataSize", stats.data_size);
+   } else {
+      BSON_APPEND_DOUBLE(ctx->reply, "dataSize", (double) stats.data_size / (double) scale);
+   }
+   append_number(ctx->reply, "storageSize", stats.storage_size / scale);
+   append_number(ctx->reply, "indexes", stats.collections + hidden.index_count);
+   append_number(ctx->reply, "indexSize", stats.index_size / scale);
+   append_number(ctx->reply, "totalSize", (stats.storage_size + stats.index_size) / scale);
+   BSON_APPEND_INT32(ctx->reply, "scaleFactor", (int32_t) scale);
    return true;
+}
+
+/* {dataSize: "db.coll", keyPattern, min, max, estimate}: the size and number of the documents,
+ * all of them or those whose single key field lies in [min, max). */
+bool
+cmd_data_size(fe_ctx_t *ctx, fe_error_t *error)
+{
+   bson_iter_t iter;
+   const char *full;
+   const char *dot;
+   char db[128];
+   bson_t key_pattern, min, max;
+   bool has_key = false, has_min = false, has_max = false;
+   struct timeval start;
+   fe_store_t store;
+   fe_filter_t *compiled = NULL;
+   bson_t filter = BSON_INITIALIZER;
+   bson_t **docs = NULL;
+   size_t count = 0;
+   int64_t size = 0;
+   int64_t objects = 0;
+   bool ok = false;
+
+   gettimeofday(&start, NULL);
+   if (!bson_iter_init_find(&iter, ctx->command, "dataSize") || !BSON_ITER_HOLDS_UTF8(&iter)) {
+      error_set(error, FE_TypeMismatch, "'dataSize' must be of type String");
+      goto done;
+   }
+   full = bson_iter_utf8(&iter, NULL);
+   dot = strchr(full, '.');
+   if (!dot || (size_t) (dot - full) >= sizeof db) {
+      error_set(error, FE_InvalidNamespace, "Invalid namespace specified '%s'", full);
+      goto done;
+   }
+   snprintf(db, sizeof db, "%.*s", (int) (dot - full), full);
+   if (!args_check_collection_name(db, dot + 1, error) ||
+       !args_document(ctx->command, "keyPattern", &key_pattern, &has_key, error) ||
+       !args_document(ctx->command, "min", &min, &has_min, error) ||
+       !args_document(ctx->command, "max", &max, &has_max, error)) {
+      goto done;
+   }
+   write_ops_store(ctx, dot + 1, &store);
+   store.ns.db = db;
+   if (!has_min && !has_max) {
+      ferret_stats_t stats = {.struct_size = sizeof stats};
+      if (!collection_stats(ctx, db, dot + 1, &stats, error)) {
+         goto done;
+      }
+      size = stats.data_size;
+      objects = stats.count;
+   } else {
+      bson_iter_t field;
+      bson_t range;
+      const char *name;
+      if (!has_key || !has_min || !has_max) {
+         error_set(error, FE_BadValue, "only key pattern and min and max together are supported");
+         goto done;
+      }
+      if (bson_count_keys(&key_pattern) != 1 || !bson_iter_init(&field, &key_pattern) ||
+          !bson_iter_next(&field)) {
+         error_set(error, FE_CommandNotSupported,
+                   "dataSize supports a single-field keyPattern only");
+         goto done;
+      }
+      name = bson_iter_key(&field);
+      BSON_APPEND_DOCUMENT_BEGIN(&filter, name, &range);
+      if (bson_iter_init_find(&field, &min, name)) {
+         bson_append_iter(&range, "$gte", 4, &field);
+      }
+      if (bson_iter_init_find(&field, &max, name)) {
+         bson_append_iter(&range, "$lt", 3, &field);
+      }
+      bson_append_document_end(&filter, &range);
+      if (!(compiled = filter_compile(&filter, error)) ||
+          !generic_collect(&store, compiled, &filter, NULL, 0, &docs, &count, error)) {
+         goto done;
+      }
+      for (size_t i = 0; i < count; i++) {
+         size += docs[i]->len;
+      }
+      objects = (int64_t) count;
+   }
+   append_number(ctx->reply, "size", size);
+   append_number(ctx->reply, "numObjects", objects);
+   append_number(ctx->reply, "millis", elapsed_millis(&start));
+   ok = true;
+
+done:
+   generic_free_documents(docs, count);
+   if (compiled) {
+      filter_destroy(compiled);
+   }
+   bson_destroy(&filter);
+   return ok;
+}
+
+/* Reads every document of the collection and checks it (well-formed BSON with an _id), counts
+ * the keys each index holds for them, and compares a unique index's entries with those keys.
+ * Not atomic with concurrent writes: a count may then differ for a moment. */
+bool
+cmd_validate(fe_ctx_t *ctx, fe_error_t *error)
+{
+   const char *collection;
+   bool exists = false;
+   bool repair = false;
+   bool full = false;
+   bool check_bson = false;
+   fe_store_t store;
+   fe_index_set_t set = {0};
+   int64_t *keys = NULL; /* owned; per secondary index, the keys the documents give */
+   fe_plan_t *plan = NULL;
+   ferret_cursor_t *cursor = NULL;
+   ferret_error_t berror = {0};
+   ferret_status_t status;
+   int64_t records = 0;
+   int64_t invalid = 0;
+   bson_t errors = BSON_INITIALIZER;  /* the messages, as an array's elements */
+   bson_t corrupt = BSON_INITIALIZER; /* the _ids (or positions) of invalid documents */
+   uint32_t error_count = 0;
+   uint32_t corrupt_count = 0;
+   bson_t child, detail;
+   char ns[512];
+   char key[16];
+   const char *key_ptr;
+   bool ok = false;
+
+   if (!args_collection(ctx, &collection, error) ||
+       !args_bool(ctx->command, "repair", &repair, error) ||
+       !args_bool(ctx->command, "full", &full, error) ||
+       !args_bool(ctx->command, "checkBSONConformance", &check_bson, error)) {
+      goto done;
+   }
+   if (repair) {
+      error_set(error, FE_CommandNotSupported, "validate with repair is not supported");
+      goto done;
+   }
+   snprintf(ns, sizeof ns, "%s.%s", ctx->db, collection);
+   if (!collection_exists(ctx, ctx->db, collection, &exists, error)) {
+      goto done;
+   }
+   if (!exists) {
+      error_set(error, FE_NamespaceNotFound, "Collection '%s' does not exist to validate.", ns);
+      goto done;
+   }
+   write_ops_store(ctx, collection, &store);
+   if (!indexes_load(&store, false, &set, error)) {
+      goto done;
+   }
+   keys = calloc(set.count + 1, sizeof *keys);
+   plan = pushdown_plan_new(NULL, 0, 0, 0, store.capabilities);
+   if (!keys || !plan) {
+      error_set(error, FE_ExceededMemoryLimit, "out of memory");
+      goto done;
+   }
+   status =
+      ctx->methods->query(ctx->session, &store.ns, pushdown_plan_query(plan), &cursor, &berror);
+   if (status != FERRET_OK) {
+      cursor = NULL;
+      backend_error(ctx, status, &berror, error);
+      goto done;
+   }
+   for (;;) {
+      const uint8_t *data = NULL;
+      size_t len = 0;
+      bson_t doc;
+      bson_iter_t id;
+      bool good;
+
+      status = ctx->methods->cursor_next(cursor, &data, &len, &berror);
+      if (status != FERRET_OK) {
+         backend_error(ctx, status, &berror, error);
+         goto done;
+      }
+      if (!data) {
+         break;
+      }
+      records++;
+      good = len <= UINT32_MAX && bson_init_static(&doc, data, len) &&
+             bson_validate(&doc,
+                           check_bson || full ? BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL
+                                              : BSON_VALIDATE_NONE,
+                           NULL) &&
+             bson_iter_init_find(&id, &doc, "_id");
+      if (!good) {
+         invalid++;
+         bson_uint32_to_string(corrupt_count++, &key_ptr, key, sizeof key);
+         append_number(&corrupt, key_ptr, records);
+         continue;
+      }
+      for (size_t i = 0; i < set.count; i++) {
+         bson_t **doc_keys = NULL;
+         size_t key_count = 0;
+         fe_error_t key_error = {0};
+         if (indexes_doc_keys(&set.items[i], &doc, &doc_keys, &key_count, &key_error)) {
+            keys[i] += (int64_t) key_count;
+         } else {
+            bson_uint32_to_string(error_count++, &key_ptr, key, sizeof key);
+            BSON_APPEND_UTF8(&errors, key_ptr, key_error.message);
+         }
+         generic_free_documents(doc_keys, key_count);
+      }
+   }
+   BSON_APPEND_UTF8(ctx->reply, "ns", ns);
+   append_number(ctx->reply, "nInvalidDocuments", invalid);
+   append_number(ctx->reply, "nNonCompliantDocuments", 0);
+   append_number(ctx->reply, "nrecords", records);
+   append_number(ctx->reply, "nIndexes", (int64_t) set.count + 1);
+   BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "keysPerIndex", &child);
+   append_number(&child, "_id_", records - invalid);
+   for (size_t i = 0; i < set.count; i++) {
+      append_number(&child, set.items[i].name, keys[i]);
+   }
+   bson_append_document_end(ctx->reply, &child);
+   BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "indexDetails", &child);
+   BSON_APPEND_DOCUMENT_BEGIN(&child, "_id_", &detail);
+   BSON_APPEND_BOOL(&detail, "valid", true);
+   bson_append_document_end(&child, &detail);
+   for (size_t i = 0; i < set.count; i++) {
+      ferret_stats_t entries = {.struct_size = sizeof entries};
+      bool index_valid = true;
+      /* A unique index keeps one entry per key: any difference is a missing or extra entry. */
+      if (set.items[i].entries) {
+         if (!collection_stats(ctx, ctx->db, set.items[i].entries, &entries, error)) {
+            bson_append_document_end(ctx->reply, &child);
+            goto done;
+         }
+         if (entries.count != keys[i]) {
+            char message[400];
+            index_valid = false;
+            snprintf(message, sizeof message,
+                     "index '%s' has %lld entries but the documents have %lld keys",
+                     set.items[i].name, (long long) entries.count, (long long) keys[i]);
+            bson_uint32_to_string(error_count++, &key_ptr, key, sizeof key);
+            BSON_APPEND_UTF8(&errors, key_ptr, message);
+         }
+      }
+      BSON_APPEND_DOCUMENT_BEGIN(&child, set.items[i].name, &detail);
+      BSON_APPEND_BOOL(&detail, "valid", index_valid);
+      bson_append_document_end(&child, &detail);
+   }
+   bson_append_document_end(ctx->reply, &child);
+   if (invalid > 0) {
+      char message[200];
+      snprintf(message, sizeof message, "Detected %lld invalid documents", (long long) invalid);
+      bson_uint32_to_string(error_count++, &key_ptr, key, sizeof key);
+      BSON_APPEND_UTF8(&errors, key_ptr, message);
+   }
+   BSON_APPEND_BOOL(ctx->reply, "valid", error_count == 0);
+   BSON_APPEND_BOOL(ctx->reply, "repaired", false);
+   BSON_APPEND_ARRAY_BEGIN(ctx->reply, "warnings", &child);
+   bson_append_array_end(ctx->reply, &child);
+   BSON_APPEND_ARRAY(ctx->reply, "errors", &errors);
+   BSON_APPEND_ARRAY_BEGIN(ctx->reply, "extraIndexEntries", &child);
+   bson_append_array_end(ctx->reply, &child);
+   BSON_APPEND_ARRAY_BEGIN(ctx->reply, "missingIndexEntries", &child);
+   bson_append_array_end(ctx->reply, &child);
+   BSON_APPEND_ARRAY(ctx->reply, "corruptRecords", &corrupt);
+   ok = true;
+
+done:
+   if (cursor) {
+      ctx->methods->cursor_close(cursor);
+   }
+   pushdown_plan_destroy(plan);
+   free(keys);
+   indexes_set_destroy(&set);
+   bson_destroy(&errors);
+   bson_destroy(&corrupt);
+   return ok;
+}
+
+/* An optional positive scale (collStats, dbStats); fractions are truncated, as in MongoDB. */
+static bool
+read_scale(const bson_t *doc, const char *field, int64_t *scale, fe_error_t *error)
+{
+   bson_iter_t iter;
+
+   *scale = 1;
+   if (!bson_iter_init_find(&iter, doc, field)) {
+      return true;
+   }
+   if (!BSON_ITER_HOLDS_NUMBER(&iter)) {
+      return error_set(error, FE_TypeMismatch, "'%s' must be a number", field);
+   }
+   if (bson_iter_as_double(&iter) < 1.0 || bson_iter_as_double(&iter) > (double) INT32_MAX) {
+      return error_set(error, FE_Location51024, "%s has to be > 0", field);
+   }
+   *scale = bson_iter_as_int64(&iter);
+   return true;
+}
+
+static bool
+collection_exists(const fe_ctx_t *ctx, const char *db, const char *collection, bool *exists,
+                  fe_error_t *error)
+{
+   name_list_t names = {0};
+   *exists = false;
+   if (!list_names(ctx, db, &names, error)) {
+      return false;
+   }
+   for (size_t i = 0; i < names.count && !*exists; i++) {
+      *exists = strcmp(names.names[i], collection) == 0;
+   }
+   name_list_free(&names);
+   return true;
+}
+
+/* A capped collection needs its size, as MongoDB demands (the cap itself is not enforced). */
+static bool
+check_capped_options(const bson_t *options, fe_error_t *error)
+{
+   bson_iter_t iter;
+
+   if (!bson_iter_init_find(&iter, options, "capped") || !bson_iter_as_bool(&iter)) {
+      return true;
+   }
+   if (!bson_iter_init_find(&iter, options, "size")) {
+      return error_set(error, FE_InvalidOptions,
+                       "the 'size' field is required when 'capped' is true");
+   }
+   if (!BSON_ITER_HOLDS_NUMBER(&iter)) {
+      return error_set(error, FE_TypeMismatch, "'size' must be a number");
+   }
+   if (bson_iter_as_double(&iter) < 0) {
+      return error_set(error, FE_BadValue, "size has to be >= 0");
+   }
+   return true;
+}
+
+/* Sizes and counts as MongoDB appends them: an int when it fits, else a long (shells then print
+ * 4096, not Long('4096')). */
+static void
+append_number(bson_t *out, const char *key, int64_t value)
+{
+   if (value >= INT32_MIN && value <= INT32_MAX) {
+      BSON_APPEND_INT32(out, key, (int32_t) value);
+   } else {
+      BSON_APPEND_INT64(out, key, value);
+   }
+}
+
+static int64_t
+elapsed_millis(const struct timeval *start)
+{
+   struct timeval now;
+   gettimeofday(&now, NULL);
+   return (int64_t) (now.tv_sec - start->tv_sec) * 1000 +
+          (int64_t) (now.tv_usec - start->tv_usec) / 1000;
 }
 
 static bool

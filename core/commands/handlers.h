@@ -30,6 +30,17 @@ bool cmd_connection_status(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_get_log(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_server_status(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_list_commands(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_current_op(fe_ctx_t *ctx, fe_error_t *error);
+/* Appends the document describing the caller's own operation, as currentOp and $currentOp
+ * report it (the only operation the server can see; see cmd_diag.c). */
+void cmd_current_op_document(const fe_ctx_t *ctx, bson_t *out);
+bool cmd_kill_op(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_profile(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_repl_set(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_features(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_logout(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_users_info(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_get_free_monitoring_status(fe_ctx_t *ctx, fe_error_t *error);
 
 /* cmd_admin.c */
 bool cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error);
@@ -44,6 +55,11 @@ bool cmd_coll_stats(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_append_storage_stats(fe_ctx_t *ctx, const char *collection, bson_t *out,
                               fe_error_t *error);
 bool cmd_db_stats(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_data_size(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_validate(fe_ctx_t *ctx, fe_error_t *error);
+
+/* cmd_collmod.c */
+bool cmd_coll_mod(fe_ctx_t *ctx, fe_error_t *error);
 
 /* cmd_indexes.c */
 bool cmd_create_indexes(fe_ctx_t *ctx, fe_error_t *error);
