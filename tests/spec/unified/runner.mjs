@@ -1086,7 +1086,9 @@ class TestContext {
          }
       }
       if (exp.errorResponse !== undefined) {
-         const resp = err.errorResponse ?? (err.cause && err.cause.errorResponse) ?? err;
+         // A client bulk write wraps the server's error (its cause) in an error of its own.
+         const wrapped = err.name === 'MongoClientBulkWriteError' && err.cause && err.cause.errorResponse;
+         const resp = wrapped || err.errorResponse || (err.cause && err.cause.errorResponse) || err;
          this.matcher.match(exp.errorResponse, resp, 'errorResponse', true);
       }
       if (exp.expectResult !== undefined) {
