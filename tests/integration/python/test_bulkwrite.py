@@ -120,6 +120,20 @@ class TestBulkWrite(Base):
         self.assertEqual((reply['nInserted'], reply['nDeleted']), (5, 2))
         self.assertEqual(sorted(d['_id'] for d in c.find()), [2, 3, 4])
 
+    def test_unacknowledged_sends_no_reply(self):
+        c, = self.colls('c')
+        with wire.Conn(harness.server.port) as conn:
+            # moreToCome (flag bit 1): the server runs the command and replies nothing, so the
+            # next reply on the connection is the ping's.
+            conn.send(wire.op_msg({'bulkWrite': 1, 'ordered': False, 'errorsOnly': True,
+                                   'writeConcern': {'w': 0}, '$db': 'admin'},
+                                  [('ops', [{'insert': 0, 'document': {'_id': 1}},
+                                            {'insert': 0, 'document': {'_id': 1}},
+                                            {'insert': 0, 'document': {'_id': 2}}]),
+                                   ('nsInfo', [{'ns': c.full_name}])], flags=2))
+            self.assertEqual(conn.command('admin', {'ping': 1}), {'ok': 1.0})
+        self.assertEqual(sorted(d['_id'] for d in c.find()), [1, 2])
+
     def test_bad_ns_info_index_fails_the_command(self):
         c, = self.colls('c')
         for index in (1, -1, 'x'):
