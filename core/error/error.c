@@ -49,7 +49,14 @@ error_code_name(int32_t code)
 {
    const code_name_t *found = bsearch(&code, code_names, sizeof code_names / sizeof code_names[0],
                                       sizeof code_names[0], compare_code);
-   return found ? found->name : "UnknownError";
+   /* mongod names every code its error_codes.yml does not list "Location<code>". */
+   static _Thread_local char location[24];
+
+   if (found) {
+      return found->name;
+   }
+   snprintf(location, sizeof location, "Location%d", code);
+   return location;
 }
 
 int32_t

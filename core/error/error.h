@@ -29,7 +29,8 @@ bool error_set(fe_error_t *error, int32_t code, const char *format, ...)
 /* Clears *error (when not NULL). */
 void error_clear(fe_error_t *error);
 
-/* The codeName of a MongoDB error code: "BadValue" for 2; "UnknownError" when not listed. */
+/* The codeName of a MongoDB error code: "BadValue" for 2, "Location51024" for an assertion code
+ * without a name. The string is static or the calling thread's, valid until its next call. */
 const char *error_code_name(int32_t code);
 
 /* The one mapping from a backend status to a MongoDB error code. */
