@@ -13,6 +13,8 @@
 #include "commands/write_ops.h"
 
 #define ID_INDEX_NAME "_id_"
+/* How often createIndexes retries one index build that lost a race (WriteConflict). */
+#define CREATE_ATTEMPTS 8
 
 static bool collection_exists(const fe_ctx_t *ctx, const char *collection, bool *exists,
                               fe_error_t *error);
@@ -115,8 +117,25 @@ cmd_create_indexes(fe_ctx_t *ctx, fe_error_t *error)
       if (already) {
          continue;
       }
-      if (!indexes_create(&store, &normalized[i], error)) {
-         goto done;
+      /* Builds racing on one database (an ODM creating every model's indexes at once) can
+       * collide where the backend creates the catalog, or on the catalog's rows: a write
+       * conflict, after which the build is checked again and retried. */
+      for (int attempt = 1; !indexes_create(&store, &normalized[i], error); attempt++) {
+         if (!error || error->code != FE_WriteConflict || attempt >= CREATE_ATTEMPTS) {
+            goto done;
+         }
+         memset(error, 0, sizeof *error);
+         indexes_set_destroy(&set);
+         if (!indexes_load(&store, false, &set, error) ||
+             !check_against(&set, &normalized[i], &already, error)) {
+            goto done;
+         }
+         if (already) {
+            break;
+         }
+      }
+      if (already) {
+         continue;
       }
       created++;
       /* Later specifications of this command are checked against this one too. */

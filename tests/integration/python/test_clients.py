@@ -8,6 +8,7 @@ change streams.
 
 import os
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
@@ -113,6 +114,34 @@ class TestIndexes(Base):
         self.assertTrue(info['b_1']['unique'])
         c.drop_indexes()
         self.assertEqual(list(c.index_information()), ['_id_'])
+
+    def test_parallel_builds_in_a_new_database(self):
+        # What an ODM does at start-up: every model's indexes at once, on a database whose
+        # index catalog does not exist yet (regression: WriteConflict on postgres).
+        for round_no in range(3):
+            db = self.client['%s_par%d' % (DB, round_no)]
+            self.client.drop_database(db.name)
+            errors = []
+
+            def build(n):
+                try:
+                    client = harness.server.client()
+                    try:
+                        client[db.name]['c%d' % n].create_index('k%d' % n, unique=n % 2 == 0)
+                    finally:
+                        client.close()
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+
+            threads = [threading.Thread(target=build, args=(n,)) for n in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            for n in range(8):
+                self.assertIn('k%d_1' % n, db['c%d' % n].index_information())
+            self.client.drop_database(db.name)
 
     def test_coll_mod_index(self):
         c = self.coll()
