@@ -1,8 +1,8 @@
 /*
  * cmd_diag.c: diagnostic commands drivers, shells and tools ask for: getParameter,
  * getCmdLineOpts, hostInfo, whatsmyuri, connectionStatus, getLog, serverStatus, listCommands,
- * currentOp, killOp, profile, features, logout, usersInfo, getFreeMonitoringStatus, and the
- * replication commands a standalone mongod refuses (replSetGetStatus, replSetGetConfig,
+ * currentOp, killOp, profile, features, logout, usersInfo, rolesInfo, getFreeMonitoringStatus, and
+ * the replication commands a standalone mongod refuses (replSetGetStatus, replSetGetConfig,
  * replSetInitiate).
  */
 #include <stdio.h>
@@ -436,6 +436,18 @@ cmd_users_info(fe_ctx_t *ctx, fe_error_t *error)
 
    BSON_APPEND_ARRAY_BEGIN(ctx->reply, "users", &users);
    bson_append_array_end(ctx->reply, &users);
+   return true;
+}
+
+/* Nor roles: rolesInfo (mongosh `show roles`) lists none. */
+bool
+cmd_roles_info(fe_ctx_t *ctx, fe_error_t *error)
+{
+   bson_t roles;
+   (void) error;
+
+   BSON_APPEND_ARRAY_BEGIN(ctx->reply, "roles", &roles);
+   bson_append_array_end(ctx->reply, &roles);
    return true;
 }
 

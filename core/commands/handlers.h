@@ -40,6 +40,7 @@ bool cmd_repl_set(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_features(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_logout(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_users_info(fe_ctx_t *ctx, fe_error_t *error);
+bool cmd_roles_info(fe_ctx_t *ctx, fe_error_t *error);
 bool cmd_get_free_monitoring_status(fe_ctx_t *ctx, fe_error_t *error);
 
 /* cmd_admin.c */

@@ -60,6 +60,7 @@ static const fe_command_t commands[] = {
    {"replSetGetConfig", cmd_repl_set, FE_CMD_ADMIN_ONLY | FE_CMD_NO_SESSION},
    {"replSetGetStatus", cmd_repl_set, FE_CMD_ADMIN_ONLY | FE_CMD_NO_SESSION},
    {"replSetInitiate", cmd_repl_set, FE_CMD_ADMIN_ONLY | FE_CMD_NO_SESSION},
+   {"rolesInfo", cmd_roles_info, FE_CMD_NO_SESSION},
    {"serverStatus", cmd_server_status, FE_CMD_NO_SESSION},
    {"update", cmd_update, 0},
    {"usersInfo", cmd_users_info, FE_CMD_NO_SESSION},

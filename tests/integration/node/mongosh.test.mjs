@@ -193,6 +193,7 @@ describe('mongosh', { timeout: 300000 }, () => {
          out('freeMonitoring', () => db.adminCommand({getFreeMonitoringStatus: 1}).state);
          out('logout', () => db.logout().ok);
          out('users', () => db.getUsers());
+         out('roles', () => db.getRoles());
          out('dataSize', () => db.h.dataSize() > 0);
          out('dataSizeCmd', () => { const r = db.runCommand({dataSize: db.getName() + '.h', keyPattern: {_id: 1}, min: {_id: 2}, max: {_id: 4}}); return [r.numObjects, r.size > 0]; });
       `);
@@ -258,6 +259,7 @@ describe('mongosh', { timeout: 300000 }, () => {
       assert.equal(json('freeMonitoring'), 'disabled');
       assert.equal(json('logout'), 1);
       assert.deepEqual(json('users'), { users: [], ok: 1 });
+      assert.deepEqual(json('roles'), { roles: [], ok: 1 });
       assert.equal(json('dataSize'), true);
       assert.deepEqual(json('dataSizeCmd'), [2, true]);
    });
