@@ -572,8 +572,8 @@ insert_outcome(void *arg, size_t position, const fe_error_t *error, const bson_t
    }
 }
 
-/* A new result {ok, idx[, code, errmsg]}, or NULL when errorsOnly leaves a success out (or
- * memory ran out: the counts stay right, the detail is lost). */
+/* A new result {ok, idx[, code, errmsg]} (owned by the caller), or NULL when errorsOnly
+ * leaves a success out. */
 static bson_t *
 result_new(bulk_t *bulk, int32_t idx, const fe_error_t *error)
 {
@@ -592,6 +592,7 @@ result_new(bulk_t *bulk, int32_t idx, const fe_error_t *error)
    return item;
 }
 
+/* Takes result into the cursor's documents; a failure stops an ordered command. */
 static void
 result_add(bulk_t *bulk, bson_t *result, bool failed)
 {
