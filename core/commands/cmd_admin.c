@@ -18,6 +18,9 @@ typedef struct name_list {
    char **names;
    size_t count;
    size_t capacity;
+   /* collect_name() could not keep a name: returning false only stops the listing, so the
+    * caller must fail the command instead of answering with a shorter list. */
+   bool out_of_memory;
 } name_list_t;
 
 static bool collect_name(void *ctx, const char *name);
@@ -63,6 +66,10 @@ cmd_list_databases(fe_ctx_t *ctx, fe_error_t *error)
    status = ctx->methods->list_databases(ctx->session, collect_name, &databases, &berror);
    if (status != FERRET_OK) {
       backend_error(ctx, status, &berror, error);
+      goto done;
+   }
+   if (databases.out_of_memory) {
+      error_set(error, FE_ExceededMemoryLimit, "out of memory listing databases");
       goto done;
    }
    if (databases.count > 1) {
@@ -904,6 +911,9 @@ list_names(const fe_ctx_t *ctx, const char *db, name_list_t *list, fe_error_t *e
    if (status != FERRET_OK) {
       return backend_error(ctx, status, &berror, error);
    }
+   if (list->out_of_memory) {
+      return error_set(error, FE_ExceededMemoryLimit, "out of memory listing collections");
+   }
    for (size_t i = 0; i < list->count; i++) {
       if (indexes_is_hidden(list->names[i])) {
          free(list->names[i]);
@@ -932,6 +942,10 @@ hidden_stats(const fe_ctx_t *ctx, ferret_stats_t *hidden, fe_error_t *error)
 
    if (status != FERRET_OK) {
       backend_error(ctx, status, &berror, error);
+      goto done;
+   }
+   if (all.out_of_memory) {
+      error_set(error, FE_ExceededMemoryLimit, "out of memory listing collections");
       goto done;
    }
    for (size_t i = 0; i < all.count; i++) {
@@ -975,6 +989,7 @@ collect_name(void *ctx, const char *name)
       size_t grown = list->capacity ? list->capacity * 2 : 16;
       char **bigger = realloc(list->names, grown * sizeof *bigger);
       if (!bigger) {
+         list->out_of_memory = true;
          return false;
       }
       list->names = bigger;
@@ -982,6 +997,7 @@ collect_name(void *ctx, const char *name)
    }
    list->names[list->count] = strdup(name);
    if (!list->names[list->count]) {
+      list->out_of_memory = true;
       return false;
    }
    list->count++;

@@ -27,6 +27,7 @@ static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short events, void *arg);
 static bool handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *message);
+static bool write_reply(fe_conn_t *conn, bool written);
 static void protocol_error(fe_conn_t *conn, const fe_error_t *error);
 static void flush_replies(fe_conn_t *conn);
 static void describe_peer(int fd, char *out, size_t size);
@@ -224,7 +225,8 @@ handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *me
       if (conn->close_without_reply) {
          keep_open = false;
       } else if (!(msg.flags & OPMSG_MORE_TO_COME) || error.code) {
-         opmsg_write_reply(output, ++conn->next_request_id, header->request_id, &reply);
+         keep_open = write_reply(
+            conn, opmsg_write_reply(output, ++conn->next_request_id, header->request_id, &reply));
       }
    } else if (header->opcode == OP_QUERY) {
       fe_opquery_t query;
@@ -237,7 +239,8 @@ handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *me
       if (conn->close_without_reply) {
          keep_open = false;
       } else {
-         opquery_write_reply(output, ++conn->next_request_id, header->request_id, &reply);
+         keep_open = write_reply(
+            conn, opquery_write_reply(output, ++conn->next_request_id, header->request_id, &reply));
       }
    } else {
       error_set(&error, FE_ProtocolError, "unsupported opcode %d", header->opcode);
@@ -247,6 +250,17 @@ handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *me
    }
    bson_destroy(&reply);
    return keep_open;
+}
+
+/* The client waits for a reply that could not be queued: closing tells it at once. */
+static bool
+write_reply(fe_conn_t *conn, bool written)
+{
+   if (!written) {
+      log_write(LOG_WARNING, "network", "connection %lld: out of memory writing a reply; closing",
+                (long long) conn->id);
+   }
+   return written;
 }
 
 static void

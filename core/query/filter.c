@@ -103,13 +103,10 @@ filter_destroy(fe_filter_t *filter)
 static filter_node_t *
 node_new(filter_kind_t kind)
 {
-   /* bson_iter_t (in leaves) is declared 128-byte aligned, beyond what malloc promises. */
+   /* bson_iter_t (in leaves) is declared 128-byte aligned, beyond what malloc promises.
+    * libbson's allocator aborts when memory runs out, as for every bson_malloc() here. */
    size_t size = (sizeof(filter_node_t) + 127) / 128 * 128;
-   filter_node_t *node = aligned_alloc(128, size);
-   if (!node) {
-      abort();
-   }
-   memset(node, 0, size);
+   filter_node_t *node = bson_aligned_alloc0(128, size);
    node->kind = kind;
    return node;
 }
@@ -143,7 +140,7 @@ node_destroy(filter_node_t *node)
       bson_destroy(node->operand);
    }
    path_destroy(&node->path);
-   free(node);
+   bson_free(node);
 }
 
 /* A leaf on path (path_len 0: the value itself) holding a copy of operand (nullable). */

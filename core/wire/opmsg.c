@@ -170,7 +170,10 @@ opmsg_write_reply(struct evbuffer *buffer, int32_t request_id, int32_t response_
    header_encode(&header, prefix);
    header_write_int32(prefix + HEADER_SIZE, 0); /* flags */
    prefix[HEADER_SIZE + 4] = 0;                 /* section kind 0: body */
-   return evbuffer_add(buffer, prefix, sizeof prefix) == 0 &&
+   /* Room for the whole message first: a header added without its body would put the
+    * stream out of step for every later reply. */
+   return evbuffer_expand(buffer, sizeof prefix + reply->len) == 0 &&
+          evbuffer_add(buffer, prefix, sizeof prefix) == 0 &&
           evbuffer_add(buffer, bson_get_data(reply), reply->len) == 0;
 }
 

@@ -79,6 +79,8 @@ opquery_write_reply(struct evbuffer *buffer, int32_t request_id, int32_t respons
    header_write_int32(prefix + HEADER_SIZE + 8, 0);  /* cursorID, high half */
    header_write_int32(prefix + HEADER_SIZE + 12, 0); /* startingFrom */
    header_write_int32(prefix + HEADER_SIZE + 16, 1); /* numberReturned */
-   return evbuffer_add(buffer, prefix, sizeof prefix) == 0 &&
+   /* Room for the whole message first, so a failure never leaves half a reply queued. */
+   return evbuffer_expand(buffer, sizeof prefix + reply->len) == 0 &&
+          evbuffer_add(buffer, prefix, sizeof prefix) == 0 &&
           evbuffer_add(buffer, bson_get_data(reply), reply->len) == 0;
 }
