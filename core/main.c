@@ -11,6 +11,9 @@
 #include "server/log.h"
 #include "server/server.h"
 
+/* Flags with no short form. */
+#define OPTION_TTL_MONITOR_INTERVAL 256
+
 static void usage(FILE *out);
 
 int
@@ -24,6 +27,7 @@ main(int argc, char **argv)
       {"workers", required_argument, NULL, 'w'},
       {"log-level", required_argument, NULL, 'L'},
       {"enable-test-commands", no_argument, NULL, 'T'},
+      {"ttl-monitor-interval", required_argument, NULL, OPTION_TTL_MONITOR_INTERVAL},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'v'},
       {NULL, 0, NULL, 0},
@@ -63,6 +67,9 @@ main(int argc, char **argv)
       case 'T':
          key = "enable_test_commands";
          value = "true";
+         break;
+      case OPTION_TTL_MONITOR_INTERVAL:
+         key = "ttl_monitor_interval";
          break;
       case 'h':
          usage(stdout);
@@ -123,7 +130,7 @@ usage(FILE *out)
    fprintf(out,
            "usage: ferretd [--config FILE] [--listen HOST:PORT] [--backend NAME|PATH]\n"
            "               [--plugin-dir DIR[:DIR...]] [--workers N] [--log-level LEVEL]\n"
-           "               [--enable-test-commands]\n"
+           "               [--enable-test-commands] [--ttl-monitor-interval SECONDS]\n"
            "\n"
            "A MongoDB-compatible server storing documents through a backend plugin.\n"
            "\n"
@@ -135,6 +142,8 @@ usage(FILE *out)
            "  -L, --log-level LEVEL    debug, info, warning or error (default info)\n"
            "  -T, --enable-test-commands\n"
            "                           allow configureFailPoint, for drivers' test suites\n"
+           "      --ttl-monitor-interval SECONDS\n"
+           "                           seconds between TTL index passes (default 60; 0: off)\n"
            "  -h, --help               show this help\n"
            "  -v, --version            show the version\n",
            FERRET_BACKEND_DIR);

@@ -234,6 +234,59 @@ append_key_name(char *buf, size_t size, size_t *used, const char *text)
    buf[*used] = '\0';
 }
 
+/* The key pattern of the _id index: {_id: <positive number>}. */
+static bool
+is_id_pattern(const bson_t *key)
+{
+   bson_iter_t iter;
+   return bson_count_keys(key) == 1 && bson_iter_init_find(&iter, key, "_id") &&
+          BSON_ITER_HOLDS_NUMBER(&iter) && bson_iter_as_double(&iter) > 0;
+}
+
+bool
+indexes_ttl_seconds(const bson_iter_t *iter, int32_t *seconds, fe_error_t *error)
+{
+   double value;
+
+   *seconds = 0;
+   if (BSON_ITER_HOLDS_DECIMAL128(iter)) {
+      bson_decimal128_t dec;
+      char text[BSON_DECIMAL128_STRING];
+      bson_iter_decimal128(iter, &dec);
+      bson_decimal128_to_string(&dec, text);
+      value = strcmp(text, "NaN") == 0 ? NAN : strtod(text, NULL);
+   } else if (BSON_ITER_HOLDS_NUMBER(iter)) {
+      value =
+         BSON_ITER_HOLDS_DOUBLE(iter) ? bson_iter_double(iter) : (double) bson_iter_as_int64(iter);
+   } else {
+      return error_set(error, FE_CannotCreateIndex,
+                       "TTL index 'expireAfterSeconds' option must be numeric, but received a "
+                       "type of '%s'",
+                       BSON_ITER_HOLDS_UTF8(iter)       ? "string"
+                       : BSON_ITER_HOLDS_BOOL(iter)     ? "bool"
+                       : BSON_ITER_HOLDS_NULL(iter)     ? "null"
+                       : BSON_ITER_HOLDS_DOCUMENT(iter) ? "object"
+                       : BSON_ITER_HOLDS_ARRAY(iter)    ? "array"
+                                                        : "non-numeric");
+   }
+   if (isnan(value)) {
+      return error_set(error, FE_CannotCreateIndex,
+                       "TTL index 'expireAfterSeconds' option must not be NaN");
+   }
+   if (value < 0) {
+      return error_set(error, FE_CannotCreateIndex,
+                       "TTL index 'expireAfterSeconds' option cannot be less than 0");
+   }
+   value = trunc(value);
+   if (value > (double) INT32_MAX) {
+      return error_set(error, FE_CannotCreateIndex,
+                       "TTL index 'expireAfterSeconds' option must be within an acceptable "
+                       "range, try a lower number");
+   }
+   *seconds = (int32_t) value;
+   return true;
+}
+
 bool
 indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
 {
@@ -331,17 +384,12 @@ indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
          filter_destroy(compiled);
          bson_append_iter(&options, field, -1, &iter);
       } else if (strcmp(field, "expireAfterSeconds") == 0) {
-         if (!BSON_ITER_HOLDS_NUMBER(&iter)) {
-            error_set(error, FE_TypeMismatch,
-                      "TTL index 'expireAfterSeconds' option must be numeric");
+         int32_t seconds;
+         if (!indexes_ttl_seconds(&iter, &seconds, error)) {
             goto done;
          }
-         if (bson_iter_as_int64(&iter) < 0) {
-            error_set(error, FE_CannotCreateIndex,
-                      "TTL index 'expireAfterSeconds' option must be within an acceptable range");
-            goto done;
-         }
-         bson_append_iter(&options, field, -1, &iter);
+         /* Stored as the whole seconds, as mongod 7 stores them (10000.7 lists as 10000). */
+         BSON_APPEND_INT32(&options, field, seconds);
       } else if (strcmp(field, "v") == 0) {
          if (!BSON_ITER_HOLDS_NUMBER(&iter) ||
              (bson_iter_as_int64(&iter) != 1 && bson_iter_as_int64(&iter) != 2)) {
@@ -376,6 +424,11 @@ indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
    if (bson_has_field(&options, "expireAfterSeconds") && bson_count_keys(&key) != 1) {
       error_set(error, FE_CannotCreateIndex,
                 "TTL indexes are single-field indexes, compound indexes do not support TTL");
+      goto done;
+   }
+   if (bson_has_field(&options, "expireAfterSeconds") && is_id_pattern(&key)) {
+      error_set(error, FE_InvalidIndexSpecificationOption,
+                "The field 'expireAfterSeconds' is not valid for an _id index specification");
       goto done;
    }
    if (!name) {
@@ -1188,6 +1241,41 @@ catalog_collect(const fe_store_t *store, bson_t ***docs, size_t *count, fe_error
    *count = 0;
    catalog_store(store, &catalog);
    BSON_APPEND_UTF8(&filter, "coll", store->ns.collection);
+   BSON_APPEND_INT32(&sort_spec, "_id", 1);
+   if (!(compiled = filter_compile(&filter, error)) || !(sort = sort_compile(&sort_spec, error))) {
+      goto done;
+   }
+   ok = generic_collect(&catalog, compiled, &filter, sort, 0, docs, count, error);
+
+done:
+   if (compiled) {
+      filter_destroy(compiled);
+   }
+   if (sort) {
+      sort_destroy(sort);
+   }
+   bson_destroy(&filter);
+   bson_destroy(&sort_spec);
+   return ok;
+}
+
+bool
+indexes_catalog_ttl(const fe_store_t *store, bson_t ***docs, size_t *count, fe_error_t *error)
+{
+   fe_store_t catalog;
+   bson_t filter = BSON_INITIALIZER;
+   bson_t exists;
+   bson_t sort_spec = BSON_INITIALIZER;
+   fe_filter_t *compiled = NULL;
+   fe_sort_t *sort = NULL;
+   bool ok = false;
+
+   *docs = NULL;
+   *count = 0;
+   catalog_store(store, &catalog);
+   BSON_APPEND_DOCUMENT_BEGIN(&filter, "spec.expireAfterSeconds", &exists);
+   BSON_APPEND_BOOL(&exists, "$exists", true);
+   bson_append_document_end(&filter, &exists);
    BSON_APPEND_INT32(&sort_spec, "_id", 1);
    if (!(compiled = filter_compile(&filter, error)) || !(sort = sort_compile(&sort_spec, error))) {
       goto done;

@@ -76,6 +76,11 @@ bool indexes_is_hidden(const char *collection);
  * 238 NotImplemented (text, geo and wildcard indexes). */
 bool indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error);
 
+/* Checks an expireAfterSeconds value as mongod 7 and 8 do (every failure is 67
+ * CannotCreateIndex): a number, not NaN, whose whole part is 0 to 2147483647, which is
+ * *seconds (0 on failure). */
+bool indexes_ttl_seconds(const bson_iter_t *iter, int32_t *seconds, fe_error_t *error);
+
 /* Compiles a normalized spec into *index (caller storage; release with indexes_index_clear()
  * even on failure). entries (nullable, copied) names the entries collection. */
 bool indexes_index_init(fe_index_t *index, const bson_t *spec, const char *entries,
@@ -102,6 +107,12 @@ void indexes_set_destroy(fe_index_set_t *set);
  * storage, initialized even on failure. */
 bool indexes_load(const fe_store_t *store, bool unique_only, fe_index_set_t *set,
                   fe_error_t *error);
+
+/* The catalog documents ({_id, coll, name, spec[, entries]}) of every TTL index (a spec with
+ * expireAfterSeconds) in the database store->ns.db, in creation order; store->ns.collection is
+ * ignored. The TTL monitor reads them on each pass. *docs is an owned array of owned documents
+ * (generic_free_documents()); a database without indexes has none. */
+bool indexes_catalog_ttl(const fe_store_t *store, bson_t ***docs, size_t *count, fe_error_t *error);
 
 /* Adds an index (spec normalized and checked against the existing ones by the caller). A
  * unique index is built over the documents already stored; a duplicate among them fails with

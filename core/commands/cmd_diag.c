@@ -238,6 +238,9 @@ cmd_server_status(fe_ctx_t *ctx, fe_error_t *error)
    BSON_APPEND_BOOL(&child, "supportsCommittedReads", false);
    BSON_APPEND_BOOL(&child, "readOnly", false);
    bson_append_document_end(ctx->reply, &child);
+   BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "metrics", &child);
+   ttl_append_metrics(&ctx->server->ttl, &child);
+   bson_append_document_end(ctx->reply, &child);
    return true;
 }
 
@@ -507,8 +510,8 @@ append_parameter(const fe_ctx_t *ctx, const char *name, bool details, bson_t *ou
       BSON_APPEND_INT32(&child, "verbosity", ctx->server->config.log_level == LOG_DEBUG ? 1 : 0);
       bson_append_document_end(target, &child);
    } else if (strcmp(name, "ttlMonitorEnabled") == 0) {
-      /* TTL indexes are stored, but nothing expires documents. */
-      BSON_APPEND_BOOL(target, key, false);
+      /* The TTL monitor runs unless ttl_monitor_interval is 0. */
+      BSON_APPEND_BOOL(target, key, ctx->server->config.ttl_monitor_interval > 0);
    }
    if (details) {
       BSON_APPEND_BOOL(&wrapper, "settableAtRuntime", false);

@@ -35,6 +35,9 @@ static bool upsert(const fe_store_t *store, const fe_index_set_t *indexes,
                    const fe_update_statement_t *statement, const fe_update_t *update,
                    fe_update_result_t *result, bool *duplicate, bool *index_duplicate,
                    fe_error_t *error);
+static bool delete_matching(const fe_store_t *store, const bson_t *filter_spec,
+                            const bson_t *sort_spec, const bson_t *let, size_t limit,
+                            int64_t *deleted, bson_t **removed, fe_error_t *error);
 static bson_t *take_duplicate(bson_t *duplicate);
 static bool check_filter_variables(const bson_t *filter, const bson_t *let, fe_error_t *error);
 static bool probe_expressions(const bson_t *filter, variable_probe_t *probe, int depth,
@@ -353,6 +356,23 @@ write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_
                  const bson_t *let, bool multi, int64_t *deleted, bson_t **removed,
                  fe_error_t *error)
 {
+   return delete_matching(store, filter_spec, sort_spec, let, multi ? 0 : 1, deleted, removed,
+                          error);
+}
+
+bool
+write_ops_delete_some(const fe_store_t *store, const bson_t *filter_spec, size_t limit,
+                      int64_t *deleted, fe_error_t *error)
+{
+   return delete_matching(store, filter_spec, NULL, NULL, limit, deleted, NULL, error);
+}
+
+/* Deletes up to limit (0: all) documents matching filter_spec, the first in sort order. */
+static bool
+delete_matching(const fe_store_t *store, const bson_t *filter_spec, const bson_t *sort_spec,
+                const bson_t *let, size_t limit, int64_t *deleted, bson_t **removed,
+                fe_error_t *error)
+{
    fe_filter_t *filter = NULL;
    fe_sort_t *sort = NULL;
    bson_t **docs = NULL;
@@ -379,7 +399,7 @@ write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_
       generic_free_documents(docs, count);
       docs = NULL;
       count = 0;
-      if (!generic_collect(store, filter, filter_spec, sort, multi ? 0 : 1, &docs, &count, error)) {
+      if (!generic_collect(store, filter, filter_spec, sort, limit, &docs, &count, error)) {
          goto done;
       }
       for (size_t i = 0; i < count; i++) {

@@ -107,6 +107,11 @@ bool write_ops_delete(const fe_store_t *store, const bson_t *filter, const bson_
                       const bson_t *let, bool multi, int64_t *deleted, bson_t **removed,
                       fe_error_t *error);
 
+/* Deletes at most limit (0: all) documents matching filter, through the same path as
+ * write_ops_delete(), for callers that work in bounded batches (the TTL monitor). */
+bool write_ops_delete_some(const fe_store_t *store, const bson_t *filter, size_t limit,
+                           int64_t *deleted, fe_error_t *error);
+
 /* Appends one writeErrors element {index, code, codeName, errmsg[, keyPattern, keyValue]}:
  * the key of duplicate ({keyPattern, keyValue}; nullable) when given, else doc's _id. */
 void write_ops_append_write_error(bson_t *array, uint32_t array_index, int64_t index,

@@ -31,6 +31,7 @@ config_init(fe_config_t *config)
    config->workers = 0; /* 0: one per core */
    config->log_level = LOG_INFO;
    config->max_connections = 10000;
+   config->ttl_monitor_interval = 60; /* mongod's ttlMonitorSleepSecs */
 }
 
 bool
@@ -131,6 +132,13 @@ config_set(fe_config_t *config, const char *key, const char *value, const char *
                           value);
       }
       config->max_connections = (int) number;
+   } else if (strcmp(key, "ttl_monitor_interval") == 0) {
+      if (!parse_int(value, 0, INT_MAX, &number)) {
+         return error_set(error, FE_BadValue,
+                          "%s:%u: bad ttl_monitor_interval '%s', expected seconds (0: off)", origin,
+                          line, value);
+      }
+      config->ttl_monitor_interval = (int) number;
    } else if (strcmp(key, "enable_test_commands") == 0) {
       if (strcmp(value, "true") == 0) {
          config->enable_test_commands = true;

@@ -31,6 +31,7 @@ typedef struct fe_config {
    int log_level;
    int max_connections;
    bool enable_test_commands; /* configureFailPoint, as mongod's enableTestCommands */
+   int ttl_monitor_interval;  /* seconds between TTL monitor passes; 0: no monitor */
 
    fe_config_line_t *lines; /* owned; every line read, in file order */
    size_t line_count;

@@ -60,6 +60,9 @@ server_start(fe_server_t *server, fe_error_t *error)
          return false;
       }
    }
+   if (!ttl_init(&server->ttl, server, error)) {
+      return false;
+   }
    server->base = event_base_new();
    if (!server->base || !start_listener(server, error)) {
       return error->code ? false : error_set(error, FE_InternalError, "cannot create event base");
@@ -78,6 +81,9 @@ server_start(fe_server_t *server, fe_error_t *error)
          return false;
       }
    }
+   if (!ttl_start(&server->ttl, error)) {
+      return false;
+   }
    log_write(LOG_INFO, "server", "ferretd %s listening on %s:%d with backend %s %s, %d workers",
              FERRET_VERSION, server->config.listen_host, server->bound_port, server->backend_name,
              server->plugin->descriptor->version, server->worker_count);
@@ -89,6 +95,8 @@ server_run(fe_server_t *server)
 {
    event_base_dispatch(server->base);
    log_write(LOG_INFO, "server", "shutting down");
+   /* The TTL monitor stops after the batch it is deleting, while the workers drain. */
+   ttl_request_stop(&server->ttl);
    for (int i = 0; i < server->worker_count; i++) {
       worker_request_stop(&server->workers[i]);
    }
@@ -96,6 +104,7 @@ server_run(fe_server_t *server)
       pthread_join(server->workers[i].thread, NULL);
       server->workers[i].thread = 0;
    }
+   ttl_destroy(&server->ttl);
    log_write(LOG_INFO, "server", "stopped");
 }
 
@@ -107,6 +116,8 @@ server_destroy(fe_server_t *server)
    }
    /* Cursors hold backend cursors of the workers' sessions: close them first. */
    cursor_registry_destroy(&server->cursors);
+   /* Joins the monitor (if server_run() did not) and closes its session before the backend. */
+   ttl_destroy(&server->ttl);
    for (int i = 0; server->workers && i < server->worker_count; i++) {
       worker_join_and_destroy(&server->workers[i]);
    }

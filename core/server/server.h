@@ -18,6 +18,7 @@
 #include "backend/registry.h"
 #include "cursor/cursor.h"
 #include "server/config.h"
+#include "server/ttl.h"
 
 struct event_base;
 struct event;
@@ -69,6 +70,7 @@ struct fe_server {
    int bound_port;
 
    fe_cursor_registry_t cursors;
+   fe_ttl_monitor_t ttl; /* the TTL monitor thread and its session */
 
    time_t started;
    atomic_int_least64_t next_connection_id;

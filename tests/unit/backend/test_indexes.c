@@ -78,6 +78,59 @@ test_normalize_errors(void **state)
    assert_null(out);
 }
 
+/* expireAfterSeconds as mongod 7 and 8 check and store it. */
+static void
+test_normalize_ttl(void **state)
+{
+   static const char *const bad[] = {
+      "-1",
+      "-0.5",
+      "\"10\"",
+      "true",
+      "null",
+      "{}",
+      "{\"$numberDouble\": \"NaN\"}",
+      "{\"$numberDouble\": \"Infinity\"}",
+      "2147483648",
+      "{\"$numberLong\": \"9223372036854775807\"}",
+      "{\"$numberDecimal\": \"-1\"}",
+      "{\"$numberDecimal\": \"NaN\"}",
+   };
+   char *out = NULL;
+   char spec[256];
+   (void) state;
+
+   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      snprintf(spec, sizeof spec, "{\"key\": {\"t\": 1}, \"expireAfterSeconds\": %s}", bad[i]);
+      assert_int_equal(normalize(spec, &out), FE_CannotCreateIndex);
+   }
+   /* The _id index takes no TTL; a descending _id key is an ordinary index. */
+   assert_int_equal(normalize("{\"key\": {\"_id\": 1}, \"expireAfterSeconds\": 5}", &out),
+                    FE_InvalidIndexSpecificationOption);
+   assert_int_equal(normalize("{\"key\": {\"_id\": -1}, \"expireAfterSeconds\": 5}", &out), 0);
+   bson_free(out);
+   /* Stored as int32 whole seconds. */
+   assert_int_equal(normalize("{\"key\": {\"t\": 1}, \"expireAfterSeconds\": 10000.7}", &out), 0);
+   assert_string_equal(out, "{ \"v\" : 2, \"key\" : { \"t\" : 1 }, \"name\" : \"t_1\", "
+                            "\"expireAfterSeconds\" : 10000 }");
+   bson_free(out);
+   assert_int_equal(
+      normalize("{\"key\": {\"t\": 1}, \"expireAfterSeconds\": {\"$numberLong\": \"2147483647\"}}",
+                &out),
+      0);
+   assert_non_null(strstr(out, "\"expireAfterSeconds\" : 2147483647 }"));
+   bson_free(out);
+   assert_int_equal(
+      normalize("{\"key\": {\"t\": 1}, \"expireAfterSeconds\": {\"$numberDecimal\": \"60\"}}",
+                &out),
+      0);
+   assert_non_null(strstr(out, "\"expireAfterSeconds\" : 60 }"));
+   bson_free(out);
+   assert_int_equal(normalize("{\"key\": {\"t\": 1}, \"expireAfterSeconds\": 0}", &out), 0);
+   assert_non_null(strstr(out, "\"expireAfterSeconds\" : 0 }"));
+   bson_free(out);
+}
+
 /* The keys of doc in the index spec (a normalized spec as JSON), joined as JSON with '|'. */
 static int32_t
 keys_of(const char *spec, const char *doc_json, char *joined, size_t size)
@@ -188,9 +241,8 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_normalize),
-      cmocka_unit_test(test_normalize_errors),
-      cmocka_unit_test(test_doc_keys),
+      cmocka_unit_test(test_normalize),           cmocka_unit_test(test_normalize_errors),
+      cmocka_unit_test(test_normalize_ttl),       cmocka_unit_test(test_doc_keys),
       cmocka_unit_test(test_same_key_and_hidden),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);

@@ -335,6 +335,16 @@ test_workers_and_others(void **state)
    set_ok(fx, "max_connections", "1");
    assert_int_equal(fx->config.max_connections, 1);
 
+   assert_int_equal(fx->config.ttl_monitor_interval, 60);
+   set_ok(fx, "ttl_monitor_interval", "0");
+   assert_int_equal(fx->config.ttl_monitor_interval, 0);
+   load_ok(fx, "ttl_monitor_interval = 1\n");
+   assert_int_equal(fx->config.ttl_monitor_interval, 1);
+   set_fails(fx, "ttl_monitor_interval", "-1");
+   set_fails(fx, "ttl_monitor_interval", "1s");
+   set_fails(fx, "ttl_monitor_interval", "2147483648");
+   assert_int_equal(fx->config.ttl_monitor_interval, 1);
+
    set_ok(fx, "log_level", "error");
    assert_int_equal(fx->config.log_level, LOG_ERROR);
    set_ok(fx, "log_level", "warning");
