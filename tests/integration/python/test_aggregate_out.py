@@ -167,8 +167,12 @@ class TestOut(Base):
         t = threading.Thread(target=reader)
         t.start()
         try:
-            for _ in range(10):
+            # At least ten replacements, and enough of them overlapping reads: on a fast backend
+            # ten $out runs can finish before the reader's first count.
+            runs = 0
+            while runs < 10 or (len(counts) < 20 and runs < 2000):
                 src.aggregate([{'$out': dst.name}])
+                runs += 1
         finally:
             stop.set()
             t.join()
