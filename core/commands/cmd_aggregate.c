@@ -75,8 +75,8 @@ static bool merge_one(fe_ctx_t *ctx, const fe_store_t *target, const fe_index_se
                       const pipeline_output_t *output, const bson_t *doc, fe_error_t *error);
 static void merge_fields(const bson_t *current, const bson_t *doc, bson_t *out);
 static bool is_capped(const bson_t *options);
-static bool split_coll_stats(const bson_t *stages, bson_t *rest, bson_t *spec, bool *found,
-                             fe_error_t *error);
+static bool split_source_stage(const bson_t *stages, bson_t *rest, bson_t *spec, const char **name,
+                               fe_error_t *error);
 static bool coll_stats_document(fe_ctx_t *ctx, const char *collection, const bson_t *spec,
                                 bson_t *out, fe_error_t *error);
 static bool is_id_violation(const bson_t *duplicate);
@@ -110,11 +110,11 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    ferret_status_t status;
    const bson_t *leading;
    const pipeline_output_t *output;
-   bson_t **sessions = NULL; /* owned, each owned; the $listLocalSessions or $collStats input */
+   bson_t **sessions = NULL; /* owned, each owned; the input of a source stage the command runs */
    size_t session_count = 0;
-   bson_t rest = BSON_INITIALIZER; /* the stages after a leading $collStats */
-   bson_t coll_stats;              /* static view of the $collStats specification */
-   bool has_coll_stats = false;
+   bson_t rest = BSON_INITIALIZER; /* the stages after a leading $collStats or $currentOp */
+   bson_t source_spec;             /* static view of that stage's specification */
+   const char *source_stage = NULL;
    pipeline_reader_t reader = {reader_open, reader_next, reader_close, ctx};
    bool ok = false;
 
@@ -146,10 +146,10 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
                 "The 'cursor' option is required, except for aggregate with the explain argument");
       goto done;
    }
-   if (!split_coll_stats(&stages, &rest, &coll_stats, &has_coll_stats, error)) {
+   if (!split_source_stage(&stages, &rest, &source_spec, &source_stage, error)) {
       goto done;
    }
-   pipeline = pipeline_compile(has_coll_stats ? &rest : &stages, bson_empty(&let) ? NULL : &let,
+   pipeline = pipeline_compile(source_stage ? &rest : &stages, bson_empty(&let) ? NULL : &let,
                                PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, error);
    if (!pipeline) {
       goto done;
@@ -160,9 +160,15 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
       ok = explain_plan(ctx, collection ? collection : "$cmd.aggregate", leading, error);
       goto done;
    }
-   if (has_coll_stats) {
-      if (!collection) {
+   if (source_stage) {
+      bool coll_stats = strcmp(source_stage, "$collStats") == 0;
+      if (coll_stats && !collection) {
          error_set(error, FE_InvalidNamespace, "$collStats must be run against a collection");
+         goto done;
+      }
+      if (!coll_stats && (collection || strcmp(ctx->db, "admin") != 0)) {
+         error_set(error, FE_InvalidNamespace,
+                   "$currentOp must be run against the 'admin' database with {aggregate: 1}");
          goto done;
       }
       sessions = calloc(1, sizeof *sessions);
@@ -172,8 +178,14 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
       }
       sessions[0] = bson_new();
       session_count = 1;
-      if (!coll_stats_document(ctx, collection, &coll_stats, sessions[0], error)) {
-         goto done;
+      if (coll_stats) {
+         if (!coll_stats_document(ctx, collection, &source_spec, sessions[0], error)) {
+            goto done;
+         }
+      } else {
+         /* Commands run to completion on their worker: the caller's is the one operation in
+          * progress that the server can report (cmd_diag.c). */
+         cmd_current_op_document(ctx, sessions[0]);
       }
       source.docs = sessions;
       source.doc_count = session_count;
@@ -875,42 +887,51 @@ local_sessions(fe_ctx_t *ctx, bson_t ***docs, size_t *count, fe_error_t *error)
    return true;
 }
 
-/* A leading {$collStats: spec} is a source stage: *spec (a static view) is its specification
- * and *rest receives the stages after it, renumbered. Elsewhere in a pipeline it is an error,
- * as in MongoDB. */
+/* A leading {$collStats: spec} or {$currentOp: spec} is a source stage the command runs itself:
+ * *name is its name (NULL when there is none), *spec (a static view) its specification, and
+ * *rest receives the stages after it, renumbered. Elsewhere in a pipeline it is an error, as in
+ * MongoDB. */
 static bool
-split_coll_stats(const bson_t *stages, bson_t *rest, bson_t *spec, bool *found, fe_error_t *error)
+split_source_stage(const bson_t *stages, bson_t *rest, bson_t *spec, const char **name,
+                   fe_error_t *error)
 {
+   static const char *const sources[] = {"$collStats", "$currentOp"};
    bson_iter_t iter;
    uint32_t index = 0;
 
-   *found = false;
+   *name = NULL;
    bson_init(spec);
    if (!bson_iter_init(&iter, stages)) {
       return true;
    }
    while (bson_iter_next(&iter)) {
       bson_iter_t stage;
-      bool is_coll_stats = BSON_ITER_HOLDS_DOCUMENT(&iter) && bson_iter_recurse(&iter, &stage) &&
-                           bson_iter_next(&stage) &&
-                           strcmp(bson_iter_key(&stage), "$collStats") == 0;
-      if (is_coll_stats) {
+      const char *source = NULL;
+      if (BSON_ITER_HOLDS_DOCUMENT(&iter) && bson_iter_recurse(&iter, &stage) &&
+          bson_iter_next(&stage)) {
+         for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+            if (strcmp(bson_iter_key(&stage), sources[i]) == 0) {
+               source = sources[i];
+            }
+         }
+      }
+      if (source) {
          const uint8_t *data;
          uint32_t len;
-         if (index > 0 || *found) {
-            return error_set(error, 40602,
-                             "$collStats is only valid as the first stage in a pipeline");
+         if (index > 0 || *name) {
+            return error_set(error, 40602, "%s is only valid as the first stage in a pipeline",
+                             source);
          }
          if (!BSON_ITER_HOLDS_DOCUMENT(&stage)) {
-            return error_set(error, 5447000, "$collStats must take a nested object but found: %s",
-                             "a non-object");
+            return error_set(error, strcmp(source, "$collStats") == 0 ? 5447000 : FE_FailedToParse,
+                             "%s must take a nested object but found: a non-object", source);
          }
          bson_iter_document(&stage, &len, &data);
          bson_init_static(spec, data, len);
-         *found = true;
+         *name = source;
          continue;
       }
-      if (*found) {
+      if (*name) {
          char key[16];
          const char *key_ptr;
          bson_uint32_to_string(index, &key_ptr, key, sizeof key);

@@ -123,9 +123,8 @@ static bool unwind_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *er
 static void set_cur(stage_run_t *sr, bson_t *doc);
 
 static const char *const unsupported_stages[] = {
-   "$changeStream",   "$collStats", "$currentOp",       "$densify",
-   "$fill",           "$geoNear",   "$indexStats",      "$listSessions",
-   "$planCacheStats", "$search",    "$setWindowFields",
+   "$collStats",  "$currentOp",    "$densify",        "$fill",   "$geoNear",
+   "$indexStats", "$listSessions", "$planCacheStats", "$search", "$setWindowFields",
 };
 
 fe_pipeline_t *
@@ -737,6 +736,10 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       if (found) {
          return ok;
       }
+   }
+   if (strcmp(name, "$changeStream") == 0) {
+      /* What a standalone mongod answers: change streams read the replication oplog. */
+      return error_set(error, 40573, "The $changeStream stage is only supported on replica sets");
    }
    for (size_t i = 0; i < sizeof unsupported_stages / sizeof unsupported_stages[0]; i++) {
       if (strcmp(unsupported_stages[i], name) == 0) {

@@ -264,9 +264,8 @@ describe('mongosh', { timeout: 300000 }, () => {
       assert.deepEqual(json('dataSizeCmd'), [2, true]);
    });
 
-   // mongosh's db.currentOp() reads the $currentOp aggregation stage, which the aggregation
-   // code does not have yet; cmd_current_op_document() (cmd_diag.c) gives its document.
-   test('db.currentOp() lists the calling operation', { todo: 'the $currentOp stage' }, async () => {
+   // mongosh's db.currentOp() reads the $currentOp aggregation stage.
+   test('db.currentOp() lists the calling operation', async () => {
       const r = await mongosh(uri(), `
          const ops = db.currentOp();
          print('ok=' + ops.ok + ' mine=' + ops.inprog.some(o => o.active && o.op === 'command'));

@@ -274,11 +274,30 @@ class TestServer(Base):
         with self.assertRaises(OperationFailure) as cm:
             with c.watch():
                 pass
-        # A standalone mongod answers 40573; until the aggregation code does, any clean
-        # refusal (238 NotImplemented) keeps the connection usable.
-        self.assertIn(cm.exception.code, (40573, 238))
+        # What a standalone mongod answers.
+        self.assertEqual(cm.exception.code, 40573)
         self.assertIn('$changeStream', str(cm.exception))
         self.assertEqual(c.count_documents({}), 1)
+
+    def test_current_op_stage(self):
+        ops = list(self.client.admin.aggregate([{'$currentOp': {'allUsers': True}},
+                                                {'$match': {'op': 'command'}},
+                                                {'$project': {'active': 1, 'pipeline':
+                                                              '$command.pipeline'}}]))
+        self.assertEqual(len(ops), 1)
+        self.assertTrue(ops[0]['active'])
+        self.assertEqual(list(ops[0]['pipeline'][0]), ['$currentOp'])
+        none = list(self.client.admin.aggregate([{'$currentOp': {}}, {'$match': {'op': 'x'}}]))
+        self.assertEqual(none, [])
+        for pipeline, db, code in [
+            ([{'$currentOp': {}}], self.client[DB], 73),  # admin only
+            ([{'$match': {}}, {'$currentOp': {}}], self.client.admin, 40602),  # first only
+            ([{'$currentOp': 1}], self.client.admin, 9),
+        ]:
+            with self.subTest(pipeline=pipeline):
+                with self.assertRaises(OperationFailure) as cm:
+                    list(db.aggregate(pipeline))
+                self.assertEqual(cm.exception.code, code)
 
 
 if __name__ == '__main__':
