@@ -9,7 +9,9 @@ import os
 import sys
 
 def main(paths):
-    """The first log gives the parity matrix; every log counts in the closing line."""
+    """The first log gives the parity matrix; every log counts in the closing line. A rerun log
+    (FERRET_RERUN_LOG, written by scripts/test.sh after a sanitizer runtime crash) replaces the
+    first log's results of the tests it ran."""
     results = []
     extra = []
     for i, path in enumerate(paths):
@@ -18,6 +20,13 @@ def main(paths):
                 line = line.strip()
                 if line:
                     (results if i == 0 else extra).append(json.loads(line))
+    rerun_path = os.environ.get("FERRET_RERUN_LOG")
+    if rerun_path and os.path.exists(rerun_path):
+        with open(rerun_path) as f:
+            rerun = {r["name"]: r for r in (json.loads(l) for l in f if l.strip())}
+        for name, r in sorted(rerun.items()):
+            print(f"rerun after a sanitizer runtime crash: {name}: {r['result']}")
+        results = [rerun.get(r["name"], r) for r in results]
     counts = collections.Counter()
     matrix = collections.defaultdict(collections.Counter)
     by_test = collections.defaultdict(dict)
