@@ -18,12 +18,6 @@
 /* A statement that keeps losing races gives up with WriteConflict rather than spin. */
 #define MAX_ATTEMPTS 64
 
-/* The variables a filter's $expr may use, compiled when the first $expr is met. */
-typedef struct variable_probe {
-   const bson_t *let;   /* borrowed; NULL for none */
-   fe_expr_let_t *vars; /* owned; NULL until compiled */
-} variable_probe_t;
-
 static bool update_documents(const fe_store_t *store, const fe_index_set_t *indexes,
                              const fe_update_statement_t *statement, const fe_filter_t *filter,
                              const fe_update_t *update, fe_update_result_t *result, bool *lost_race,
@@ -39,9 +33,6 @@ static bool delete_matching(const fe_store_t *store, const bson_t *filter_spec,
                             const bson_t *sort_spec, const bson_t *let, size_t limit,
                             int64_t *deleted, bson_t **removed, fe_error_t *error);
 static bson_t *take_duplicate(bson_t *duplicate);
-static bool check_filter_variables(const bson_t *filter, const bson_t *let, fe_error_t *error);
-static bool probe_expressions(const bson_t *filter, variable_probe_t *probe, int depth,
-                              fe_error_t *error);
 
 void
 write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
@@ -277,7 +268,7 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
       goto done;
    }
    filter = filter_compile_with_let(statement->filter, statement->let, error);
-   if (!filter || !check_filter_variables(statement->filter, statement->let, error)) {
+   if (!filter) {
       goto done;
    }
    update = update_compile_with_let(statement->update, statement->update_is_pipeline,
@@ -388,7 +379,7 @@ delete_matching(const fe_store_t *store, const bson_t *filter_spec, const bson_t
       goto done;
    }
    filter = filter_compile_with_let(filter_spec, let, error);
-   if (!filter || !check_filter_variables(filter_spec, let, error)) {
+   if (!filter) {
       goto done;
    }
    if (sort_spec && !bson_empty(sort_spec) && !(sort = sort_compile(sort_spec, error))) {
@@ -648,75 +639,4 @@ static bson_t *
 take_duplicate(bson_t *duplicate)
 {
    return bson_empty(duplicate) ? NULL : bson_copy(duplicate);
-}
-
-/* MongoDB refuses a filter whose $expr uses an undefined variable (17276) when it parses it;
- * the filter engine only meets the reference while matching, where a failing $expr is just no
- * match. Until expression compilation tracks variable scopes, each $expr of the filter (at the
- * top, or under $and, $or and $nor) is evaluated once against an empty document, which finds
- * such a reference on every path that evaluation takes. Other evaluation errors are left to
- * matching, as they depend on the document. */
-static bool
-check_filter_variables(const bson_t *filter, const bson_t *let, fe_error_t *error)
-{
-   variable_probe_t probe = {.let = let && !bson_empty(let) ? let : NULL};
-   bool ok = probe_expressions(filter, &probe, 0, error);
-   expr_let_destroy(probe.vars);
-   return ok;
-}
-
-static bool
-probe_expressions(const bson_t *filter, variable_probe_t *probe, int depth, fe_error_t *error)
-{
-   bson_iter_t iter;
-
-   if (depth > 32 || !bson_iter_init(&iter, filter)) {
-      return true;
-   }
-   while (bson_iter_next(&iter)) {
-      const char *key = bson_iter_key(&iter);
-      if (strcmp(key, "$expr") == 0) {
-         fe_error_t probe_error = {0};
-         fe_expr_t *expr = NULL;
-         bson_t empty = BSON_INITIALIZER;
-         bool matched;
-         bool failed;
-         if (probe->let && !probe->vars) {
-            probe->vars = expr_let_compile(probe->let, &probe_error);
-            if (!probe->vars) {
-               return true; /* filter_compile_with_let() accepted it: nothing to add */
-            }
-         }
-         expr = expr_compile(&iter, &probe_error);
-         failed =
-            expr &&
-            !expr_match_error(expr, &empty, expr_let_vars(probe->vars), &matched, &probe_error) &&
-            probe_error.code == 17276;
-         if (expr) {
-            expr_destroy(expr);
-         }
-         if (failed) {
-            return error_set(error, probe_error.code, "%s", probe_error.message);
-         }
-      } else if ((strcmp(key, "$and") == 0 || strcmp(key, "$or") == 0 ||
-                  strcmp(key, "$nor") == 0) &&
-                 BSON_ITER_HOLDS_ARRAY(&iter)) {
-         bson_iter_t items;
-         bson_iter_recurse(&iter, &items);
-         while (bson_iter_next(&items)) {
-            const uint8_t *data;
-            uint32_t len;
-            bson_t clause;
-            if (!BSON_ITER_HOLDS_DOCUMENT(&items)) {
-               continue;
-            }
-            bson_iter_document(&items, &len, &data);
-            if (bson_init_static(&clause, data, len) &&
-                !probe_expressions(&clause, probe, depth + 1, error)) {
-               return false;
-            }
-         }
-      }
-   }
-   return true;
 }

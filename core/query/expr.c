@@ -529,6 +529,78 @@ expr_let_merge(const bson_t *base, const bson_t *over, bson_t *out)
    }
 }
 
+/* The system variables every expression may use without a binding. */
+static bool
+is_system_var(const char *name)
+{
+   static const char *const system[] = {"CLUSTER_TIME", "CURRENT",   "DESCEND", "KEEP",
+                                        "NOW",          "PRUNE",     "REMOVE",  "ROOT",
+                                        "SEARCH_META",  "USER_ROLES"};
+   for (size_t i = 0; i < sizeof system / sizeof system[0]; i++) {
+      if (strcmp(system[i], name) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+static bool
+scope_has(const fe_expr_var_t *scope, const char *name)
+{
+   for (; scope; scope = scope->next) {
+      if (strcmp(scope->name, name) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+bool
+expr_check_vars(const fe_expr_t *e, const fe_expr_var_t *scope, fe_error_t *error)
+{
+   if (!e) {
+      return true;
+   }
+   if (e->kind == KIND_PATH) {
+      if (!is_system_var(e->var) && !scope_has(scope, e->var)) {
+         return error_set(error, 17276, "Use of undefined variable: %s", e->var);
+      }
+      return true;
+   }
+   if (e->kind == KIND_OP && e->op->eval == op_let) {
+      /* args[1..n] see the outer scope; args[0] ("in") sees them all. */
+      size_t n = e->n_args - 1;
+      fe_expr_var_t *inner = bson_malloc0(sizeof *inner * (n + 1));
+      bool ok = true;
+      for (size_t i = 0; i < n && ok; i++) {
+         ok = expr_check_vars(e->args[i + 1], scope, error);
+         inner[i].name = e->names[i + 1];
+         inner[i].next = i + 1 < n ? &inner[i + 1] : scope;
+      }
+      ok = ok && expr_check_vars(e->args[0], n ? &inner[0] : scope, error);
+      bson_free(inner);
+      return ok;
+   }
+   if (e->kind == KIND_OP && (e->op->eval == op_map || e->op->eval == op_filter)) {
+      /* input and limit see the outer scope; in/cond also "as" (default "this"). */
+      fe_expr_var_t as = {.name = e->names[1] ? e->names[1] : "this", .next = scope};
+      return expr_check_vars(e->args[0], scope, error) && expr_check_vars(e->args[2], &as, error) &&
+             (e->n_args < 4 || expr_check_vars(e->args[3], scope, error));
+   }
+   if (e->kind == KIND_OP && e->op->eval == expr_array_reduce) {
+      fe_expr_var_t value = {.name = "value", .next = scope};
+      fe_expr_var_t self = {.name = "this", .next = &value};
+      return expr_check_vars(e->args[0], scope, error) &&
+             expr_check_vars(e->args[1], scope, error) && expr_check_vars(e->args[2], &self, error);
+   }
+   for (size_t i = 0; i < e->n_args; i++) {
+      if (!expr_check_vars(e->args[i], scope, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
 /*
  * Services to the operator families (expr_int.h)
  */

@@ -58,6 +58,12 @@ int expr_compare_values(const bson_value_t *a, const bson_value_t *b);
 /* True when expr is a constant; *value (borrowed, valid while expr lives) receives it. */
 bool expr_is_constant(const fe_expr_t *expr, const bson_value_t **value);
 
+/* Checks, as MongoDB does when it parses an expression, that every variable expr uses is
+ * defined: a system variable ($$ROOT, $$CURRENT, $$REMOVE, $$NOW, ...), a name in scope (a
+ * chain of bindings of which only the names are read; nullable) or one bound inside expr
+ * ($let, $map, $filter, $reduce). Errors: 17276 "Use of undefined variable". */
+bool expr_check_vars(const fe_expr_t *expr, const fe_expr_var_t *scope, fe_error_t *error);
+
 void expr_destroy(fe_expr_t *expr);
 
 /* Variables bound once for a whole command or statement: a command's "let", an update

@@ -36,6 +36,7 @@ static bool is_operator_document(const bson_iter_t *value);
 static bool compile_expr(filter_node_t *parent, const bson_iter_t *value, bool top,
                          fe_error_t *error);
 static void bind_vars(filter_node_t *node, const fe_expr_var_t *vars);
+static bool check_vars(const filter_node_t *node, const fe_expr_var_t *vars, fe_error_t *error);
 
 fe_filter_t *
 filter_compile(const bson_t *spec, fe_error_t *error)
@@ -78,6 +79,9 @@ filter_compile_vars(const bson_t *spec, const fe_expr_var_t *vars, fe_error_t *e
    }
    if (vars) {
       bind_vars(filter->root, vars);
+   }
+   if (!check_vars(filter->root, vars, error)) {
+      goto done;
    }
    ok = true;
 done:
@@ -230,6 +234,22 @@ bind_vars(filter_node_t *node, const fe_expr_var_t *vars)
    for (size_t i = 0; i < node->count; i++) {
       bind_vars(node->children[i], vars);
    }
+}
+
+/* Refuses, as MongoDB does when it parses a filter, an $expr using a variable that neither
+ * the system nor vars define (17276). */
+static bool
+check_vars(const filter_node_t *node, const fe_expr_var_t *vars, fe_error_t *error)
+{
+   if (node->kind == FILTER_EXPR && !expr_check_vars(node->expr, vars, error)) {
+      return false;
+   }
+   for (size_t i = 0; i < node->count; i++) {
+      if (!check_vars(node->children[i], vars, error)) {
+         return false;
+      }
+   }
+   return true;
 }
 
 static bool

@@ -121,6 +121,7 @@ static bool input_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *err
 static bool drain(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *error);
 static bool unwind_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error);
 static void set_cur(stage_run_t *sr, bson_t *doc);
+static bool check_stage_vars(const fe_pipeline_t *p, size_t first, fe_error_t *error);
 
 static const char *const unsupported_stages[] = {
    "$collStats",  "$currentOp",    "$densify",        "$fill",   "$geoNear",
@@ -194,8 +195,12 @@ compile_pipeline(const bson_t *stages, const bson_t *let, const fe_expr_var_t *v
                    p->output.merge ? "$merge" : "$out");
          goto fail;
       }
-      if (!compile_stage(p, bson_iter_key(&stage), &stage, flags, error)) {
-         goto fail;
+      {
+         size_t first = p->n_stages;
+         if (!compile_stage(p, bson_iter_key(&stage), &stage, flags, error) ||
+             !check_stage_vars(p, first, error)) {
+            goto fail;
+         }
       }
       p->n_seen++;
    }
@@ -747,6 +752,50 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       }
    }
    return error_set(error, 40324, "Unrecognized pipeline stage name: '%s'", name);
+}
+
+/* Refuses, as MongoDB does when it parses a pipeline, the expressions of the stages compiled
+ * from stages[first] on (and $documents') that use an undefined variable (17276). $match's
+ * filter and the sub-pipelines checked themselves when compiled. */
+static bool
+check_stage_vars(const fe_pipeline_t *p, size_t first, fe_error_t *error)
+{
+   if (p->documents && !expr_check_vars(p->documents, p->vars, error)) {
+      return false;
+   }
+   for (size_t i = first; i < p->n_stages; i++) {
+      const stage_t *st = &p->stages[i];
+      bool ok = true;
+      switch (st->kind) {
+      case STAGE_PROJECT:
+         ok = stage_project_check_vars(st->project, p->vars, error);
+         break;
+      case STAGE_REPLACE_ROOT:
+         ok = expr_check_vars(st->expr, p->vars, error);
+         break;
+      case STAGE_GROUP:
+         ok = stage_group_check_vars(st->group, p->vars, error);
+         break;
+      case STAGE_LOOKUP:
+         ok = stage_lookup_check_vars(st->lookup, p->vars, error);
+         break;
+      case STAGE_GRAPH_LOOKUP:
+         ok = stage_graph_check_vars(st->graph, p->vars, error);
+         break;
+      case STAGE_REDACT:
+         ok = stage_redact_check_vars(st->redact, p->vars, error);
+         break;
+      case STAGE_BUCKET_AUTO:
+         ok = stage_bucket_auto_check_vars(st->bucket_auto, p->vars, error);
+         break;
+      default:
+         break;
+      }
+      if (!ok) {
+         return false;
+      }
+   }
+   return true;
 }
 
 /* $documents: an expression (with the pipeline's variables, no document) that must give an

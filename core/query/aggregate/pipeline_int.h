@@ -98,6 +98,9 @@ stage_project_t *stage_project_compile(const bson_t *spec, stage_project_mode_t 
 /* *out is caller storage, initialized here even on failure. */
 bool stage_project_apply(const stage_project_t *project, const bson_t *doc,
                          const fe_expr_var_t *vars, bson_t *out, fe_error_t *error);
+/* expr_check_vars() over every expression of the stage (17276). */
+bool stage_project_check_vars(const stage_project_t *project, const fe_expr_var_t *scope,
+                              fe_error_t *error);
 void stage_project_destroy(stage_project_t *project);
 
 /* $group (stage_group.c): compiled spec, and the groups of one run. */
@@ -112,6 +115,8 @@ bool stage_group_add(stage_group_run_t *run, const bson_t *doc, const fe_expr_va
  * bson_free()d) and frees the run. */
 void stage_group_finish(stage_group_run_t *run, bson_t ***docs, size_t *count);
 void stage_group_run_destroy(stage_group_run_t *run);
+bool stage_group_check_vars(const stage_group_t *group, const fe_expr_var_t *scope,
+                            fe_error_t *error);
 void stage_group_destroy(stage_group_t *group);
 
 /* $lookup (stage_lookup.c): the equality form, the let + pipeline form and both together. */
@@ -124,6 +129,9 @@ stage_lookup_t *stage_lookup_compile(const bson_iter_t *spec, const fe_expr_var_
 bool stage_lookup_apply(const stage_lookup_t *lookup, const pipeline_reader_t *reader,
                         const fe_expr_var_t *vars, const bson_t *doc, bson_t **out,
                         fe_error_t *error);
+/* Checks the let expressions; the sub-pipeline checked itself when compiled. */
+bool stage_lookup_check_vars(const stage_lookup_t *lookup, const fe_expr_var_t *scope,
+                             fe_error_t *error);
 void stage_lookup_destroy(stage_lookup_t *lookup);
 
 /* $graphLookup (stage_lookup.c). */
@@ -134,6 +142,8 @@ stage_graph_t *stage_graph_compile(const bson_iter_t *spec, const fe_expr_var_t 
 bool stage_graph_apply(const stage_graph_t *graph, const pipeline_reader_t *reader,
                        const fe_expr_var_t *vars, const bson_t *doc, bson_t **out,
                        fe_error_t *error);
+bool stage_graph_check_vars(const stage_graph_t *graph, const fe_expr_var_t *scope,
+                            fe_error_t *error);
 void stage_graph_destroy(stage_graph_t *graph);
 
 /* $facet and $unionWith (stage_facet.c). */
@@ -167,6 +177,8 @@ stage_bucket_auto_t *stage_bucket_auto_compile(const bson_iter_t *spec, fe_error
 /* Buckets docs (borrowed) into *out. */
 bool stage_bucket_auto_run(const stage_bucket_auto_t *bucket, const fe_expr_var_t *vars,
                            bson_t *const *docs, size_t count, stage_docs_t *out, fe_error_t *error);
+bool stage_bucket_auto_check_vars(const stage_bucket_auto_t *bucket, const fe_expr_var_t *scope,
+                                  fe_error_t *error);
 void stage_bucket_auto_destroy(stage_bucket_auto_t *bucket);
 
 /* $redact (stage_redact.c). */
@@ -176,6 +188,8 @@ stage_redact_t *stage_redact_compile(const bson_iter_t *spec, fe_error_t *error)
 /* *out (owned by the caller) is the redacted document, or NULL when it is pruned. */
 bool stage_redact_apply(const stage_redact_t *redact, const fe_expr_var_t *vars, const bson_t *doc,
                         bson_t **out, fe_error_t *error);
+bool stage_redact_check_vars(const stage_redact_t *redact, const fe_expr_var_t *scope,
+                             fe_error_t *error);
 void stage_redact_destroy(stage_redact_t *redact);
 
 #endif /* FE_PIPELINE_INT_H */

@@ -541,6 +541,14 @@ done:
    return ok;
 }
 
+bool
+stage_bucket_auto_check_vars(const stage_bucket_auto_t *b, const fe_expr_var_t *scope,
+                             fe_error_t *error)
+{
+   return expr_check_vars(b->group_by, scope, error) &&
+          stage_group_check_vars(b->accumulators, scope, error);
+}
+
 void
 stage_bucket_auto_destroy(stage_bucket_auto_t *b)
 {

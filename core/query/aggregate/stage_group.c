@@ -307,6 +307,21 @@ stage_group_run_destroy(stage_group_run_t *run)
    bson_free(run);
 }
 
+bool
+stage_group_check_vars(const stage_group_t *g, const fe_expr_var_t *scope, fe_error_t *error)
+{
+   if (!expr_check_vars(g->id, scope, error)) {
+      return false;
+   }
+   for (size_t i = 0; i < g->n_accs; i++) {
+      if (!expr_check_vars(g->accs[i].expr, scope, error) ||
+          !expr_check_vars(g->accs[i].n, scope, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
 void
 stage_group_destroy(stage_group_t *g)
 {

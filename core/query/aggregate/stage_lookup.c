@@ -347,6 +347,17 @@ done:
    return ok;
 }
 
+bool
+stage_lookup_check_vars(const stage_lookup_t *l, const fe_expr_var_t *scope, fe_error_t *error)
+{
+   for (size_t i = 0; i < l->n_let; i++) {
+      if (!expr_check_vars(l->let_exprs[i], scope, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
 void
 stage_lookup_destroy(stage_lookup_t *l)
 {
@@ -592,6 +603,12 @@ done:
    filter_destroy(filter);
    bson_destroy(&query);
    return ok;
+}
+
+bool
+stage_graph_check_vars(const stage_graph_t *g, const fe_expr_var_t *scope, fe_error_t *error)
+{
+   return expr_check_vars(g->start_with, scope, error);
 }
 
 void

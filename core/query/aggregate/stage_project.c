@@ -124,6 +124,27 @@ stage_project_apply(const stage_project_t *p, const bson_t *doc, const fe_expr_v
    return false;
 }
 
+static bool
+pnode_check_vars(const pnode_t *node, const fe_expr_var_t *scope, fe_error_t *error)
+{
+   if (node->expr && !expr_check_vars(node->expr, scope, error)) {
+      return false;
+   }
+   for (size_t i = 0; i < node->n_children; i++) {
+      if (!pnode_check_vars(node->children[i], scope, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
+bool
+stage_project_check_vars(const stage_project_t *project, const fe_expr_var_t *scope,
+                         fe_error_t *error)
+{
+   return pnode_check_vars(project->root, scope, error);
+}
+
 void
 stage_project_destroy(stage_project_t *p)
 {

@@ -68,6 +68,12 @@ stage_redact_apply(const stage_redact_t *r, const fe_expr_var_t *vars, const bso
    return true;
 }
 
+bool
+stage_redact_check_vars(const stage_redact_t *r, const fe_expr_var_t *scope, fe_error_t *error)
+{
+   return expr_check_vars(r->expr, scope, error);
+}
+
 void
 stage_redact_destroy(stage_redact_t *r)
 {

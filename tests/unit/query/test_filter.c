@@ -615,11 +615,10 @@ test_let(void **state)
    assert_true(filter_match(filter, bar, NULL));
    filter_destroy(filter);
 
-   /* Without let the variable is undefined: no match (and no crash). */
-   filter = filter_compile_with_let(spec, NULL, &error);
-   assert_non_null(filter);
-   assert_false(filter_match(filter, two, NULL));
-   filter_destroy(filter);
+   /* Without let the variable is undefined: refused when parsed, as MongoDB does. */
+   assert_null(filter_compile_with_let(spec, NULL, &error));
+   assert_int_equal(error.code, 17276);
+   assert_string_equal(error.message, "Use of undefined variable: id");
 
    assert_null(filter_compile_with_let(spec, bad_name, &error));
    assert_int_equal(error.code, 16870);
