@@ -140,6 +140,7 @@ node_destroy(filter_node_t *node)
    bson_free(node->regexes);
    bson_free(node->bits);
    expr_destroy(node->expr);
+   filter_jsonschema_destroy(node->schema);
    if (node->operand) {
       bson_destroy(node->operand);
    }
@@ -199,6 +200,12 @@ compile_document(filter_node_t *parent, const bson_iter_t *doc, bool top, fe_err
          continue;
       } else if (strcmp(key, "$expr") == 0) {
          if (!compile_expr(parent, &it, top, error)) {
+            return false;
+         }
+      } else if (strcmp(key, "$jsonSchema") == 0) {
+         filter_node_t *node = node_new(FILTER_JSON);
+         node_add(parent, node);
+         if (!(node->schema = filter_jsonschema_compile(&it, error))) {
             return false;
          }
       } else {

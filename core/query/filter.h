@@ -42,4 +42,10 @@ bool filter_match(const fe_filter_t *filter, const bson_t *doc, fe_match_info_t 
 
 void filter_destroy(fe_filter_t *filter);
 
+/* When filter is a single $jsonSchema, appends to details why doc fails it, as mongod 5+ does
+ * in a DocumentValidationFailure's errInfo ({operatorName: "$jsonSchema",
+ * schemaRulesNotSatisfied: [...]}) and returns true; returns false, appending nothing, for any
+ * other filter (filter_jsonschema.c). */
+bool filter_jsonschema_explain(const fe_filter_t *filter, const bson_t *doc, bson_t *details);
+
 #endif /* FE_FILTER_H */

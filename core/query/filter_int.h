@@ -21,6 +21,7 @@ typedef enum filter_kind {
    FILTER_FALSE, /* never matches ($all: []) */
    FILTER_LEAF,  /* an operator on the values a path reaches */
    FILTER_EXPR,  /* $expr: an aggregation expression on the whole document */
+   FILTER_JSON,  /* $jsonSchema (filter_jsonschema.c) */
 } filter_kind_t;
 
 typedef enum filter_op {
@@ -62,6 +63,7 @@ bool filter_compile_regex(filter_regex_t *regex, const char *pattern, const char
 #define FILTER_TYPE_MAXKEY (1u << 31)
 
 typedef struct filter_node filter_node_t;
+typedef struct filter_jsonschema filter_jsonschema_t;
 
 struct filter_node {
    filter_kind_t kind;
@@ -85,6 +87,9 @@ struct filter_node {
    /* FILTER_EXPR */
    fe_expr_t *expr;           /* owned */
    const fe_expr_var_t *vars; /* borrowed from the filter's let or its owner's bindings */
+
+   /* FILTER_JSON */
+   filter_jsonschema_t *schema; /* owned */
 };
 
 struct fe_filter {
@@ -100,5 +105,13 @@ bool filter_match_node(const filter_node_t *node, const bson_iter_t *doc, const 
 
 /* True when a regex matches value (a string or symbol by pattern; a regex by equality). */
 bool filter_match_regex(const filter_regex_t *regex, const bson_iter_t *value);
+
+/* $jsonSchema (filter_jsonschema.c): compiles the operand (FailedToParse 9 for unsupported or
+ * unknown keywords, TypeMismatch 14 for operands of the wrong type, BadValue 2 for unknown type
+ * names); the result is owned by the caller and does not borrow value. Matching takes the
+ * document's children, as filter_match_node() does. */
+filter_jsonschema_t *filter_jsonschema_compile(const bson_iter_t *value, fe_error_t *error);
+bool filter_jsonschema_match(const filter_jsonschema_t *schema, const bson_iter_t *doc);
+void filter_jsonschema_destroy(filter_jsonschema_t *schema);
 
 #endif /* FE_FILTER_INT_H */
