@@ -51,6 +51,8 @@ static void dec_from_double(double x, dec_t *d);
 static double dec_to_double(const dec_t *d);
 static void dec_quantize(dec_t *d, int32_t exp, round_mode_t mode);
 static bool dec_to_int64(const dec_t *d, int64_t *out);
+static long double unary_long_double(const char *name, long double x);
+static double unary_double(const char *name, double x);
 static long double decimal_to_long_double(const bson_decimal128_t *raw);
 static void decimal_from_long_double(long double x, bson_value_t *out);
 
@@ -118,26 +120,23 @@ expr_math_unary(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          error_set(c->error, 28714, "$sqrt's argument must be greater than or equal to 0");
          goto done;
       }
-      x = sqrtl(x);
-   } else if (strcmp(name, "$exp") == 0) {
-      x = expl(x);
    } else if (strcmp(name, "$ln") == 0) {
       if (!(x > 0) && !isnan(x)) {
          error_set(c->error, 28766, "$ln's argument must be a positive number, but is %Lg", x);
          goto done;
       }
-      x = logl(x);
-   } else {
+   } else if (strcmp(name, "$log10") == 0) {
       if (!(x > 0) && !isnan(x)) {
          error_set(c->error, 28761, "$log10's argument must be a positive number, but is %Lg", x);
          goto done;
       }
-      x = log10l(x);
    }
    if (v.value_type == BSON_TYPE_DECIMAL128) {
-      decimal_from_long_double(x, out);
+      decimal_from_long_double(unary_long_double(name, x), out);
    } else {
-      set_double(out, (double) x);
+      /* Doubles go through the double functions, as mongod's std:: calls do: long double
+       * would round differently in the last bit now and then. */
+      set_double(out, unary_double(name, (double) x));
    }
    ok = true;
 
@@ -190,7 +189,7 @@ expr_math_log(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (decimal) {
       decimal_from_long_double(logl(x) / logl(base), out);
    } else {
-      set_double(out, (double) (logl(x) / logl(base)));
+      set_double(out, log((double) x) / log((double) base));
    }
    ok = true;
 
@@ -694,6 +693,37 @@ dec_to_int64(const dec_t *d, int64_t *out)
    }
    *out = d->neg ? (int64_t) (0 - (uint64_t) v) : (int64_t) v;
    return true;
+}
+
+/* $sqrt $exp $ln or $log10 of x, its domain already checked. */
+static long double
+unary_long_double(const char *name, long double x)
+{
+   if (strcmp(name, "$sqrt") == 0) {
+      return sqrtl(x);
+   }
+   if (strcmp(name, "$exp") == 0) {
+      return expl(x);
+   }
+   if (strcmp(name, "$ln") == 0) {
+      return logl(x);
+   }
+   return log10l(x);
+}
+
+static double
+unary_double(const char *name, double x)
+{
+   if (strcmp(name, "$sqrt") == 0) {
+      return sqrt(x);
+   }
+   if (strcmp(name, "$exp") == 0) {
+      return exp(x);
+   }
+   if (strcmp(name, "$ln") == 0) {
+      return log(x);
+   }
+   return log10(x);
 }
 
 static long double
