@@ -11,6 +11,7 @@
 #include "backend/indexes.h"
 #include "backend/pushdown.h"
 #include "commands/args.h"
+#include "commands/cmd_views.h"
 #include "commands/handlers.h"
 #include "commands/write_ops.h"
 
@@ -199,6 +200,9 @@ cmd_list_collections(fe_ctx_t *ctx, fe_error_t *error)
       }
       docs[count++] = entry;
    }
+   if (!cmd_views_list(ctx, compiled, name_only, &docs, &count, error)) {
+      goto done;
+   }
    cursor = cursor_new(ctx->db, "$cmd.listCollections");
    if (!cursor) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
@@ -247,10 +251,6 @@ cmd_create(fe_ctx_t *ctx, fe_error_t *error)
              strcmp(key, "maxTimeMS") == 0 || strcmp(key, "apiVersion") == 0 ||
              strcmp(key, "apiStrict") == 0 || strcmp(key, "apiDeprecationErrors") == 0) {
             continue;
-         }
-         if (strcmp(key, "viewOn") == 0 || strcmp(key, "pipeline") == 0) {
-            error_set(error, FE_CommandNotSupported, "views are not supported");
-            goto done;
          }
          if (strcmp(key, "timeseries") == 0 || strcmp(key, "clusteredIndex") == 0) {
             error_set(error, FE_CommandNotSupported, "'%s' collections are not supported", key);

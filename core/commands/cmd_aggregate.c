@@ -23,6 +23,7 @@
 #include "backend/indexes.h"
 #include "backend/pushdown.h"
 #include "commands/args.h"
+#include "commands/cmd_views.h"
 #include "commands/handlers.h"
 #include "commands/write_ops.h"
 #include "query/aggregate/pipeline.h"
@@ -115,8 +116,12 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    bson_t rest = BSON_INITIALIZER; /* the stages after a leading $collStats or $currentOp */
    bson_t source_spec;             /* static view of that stage's specification */
    const char *source_stage = NULL;
-   pipeline_reader_t reader = {reader_open, reader_next, reader_close, ctx};
+   pipeline_reader_t base_reader = {reader_open, reader_next, reader_close, ctx};
+   cmd_views_reader_t reader;                          /* reads views too */
+   cmd_views_source_t view = {NULL, BSON_INITIALIZER}; /* when collection is a view */
    bool ok = false;
+
+   cmd_views_reader_init(&reader, ctx, &base_reader);
 
    if (bson_iter_init_find(&iter, ctx->command, "aggregate") && BSON_ITER_HOLDS_UTF8(&iter)) {
       if (!args_collection(ctx, &collection, error)) {
@@ -146,7 +151,8 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
                 "The 'cursor' option is required, except for aggregate with the explain argument");
       goto done;
    }
-   if (!split_source_stage(&stages, &rest, &source_spec, &source_stage, error)) {
+   if (!cmd_views_resolve(ctx, collection, &stages, &view, error) ||
+       !split_source_stage(&stages, &rest, &source_spec, &source_stage, error)) {
       goto done;
    }
    pipeline = pipeline_compile(source_stage ? &rest : &stages, bson_empty(&let) ? NULL : &let,
@@ -200,7 +206,7 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
       source.docs = sessions;
       source.doc_count = session_count;
    } else if (collection) {
-      write_ops_store(ctx, collection, &store);
+      write_ops_store(ctx, view.collection ? view.collection : collection, &store);
       source.store = &store;
       plan = pushdown_plan_new(leading, 0, 0, 0, store.capabilities);
       if (!plan) {
@@ -215,7 +221,7 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
          goto done;
       }
    }
-   if (!pipeline_run_reader(pipeline, &reader, pull, &source, collect, &sink, error)) {
+   if (!pipeline_run_reader(pipeline, &reader.self, pull, &source, collect, &sink, error)) {
       goto done;
    }
    if (source.cursor) {
@@ -252,6 +258,7 @@ done:
    generic_free_documents(sink.docs, sink.count);
    generic_free_documents(sessions, session_count);
    bson_destroy(&rest);
+   cmd_views_source_destroy(&view);
    cursor_destroy(cursor);
    if (pipeline) {
       pipeline_destroy(pipeline);

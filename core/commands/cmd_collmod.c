@@ -96,7 +96,10 @@ cmd_coll_mod(fe_ctx_t *ctx, fe_error_t *error)
             goto done;
          }
       } else if (strcmp(key, "viewOn") == 0 || strcmp(key, "pipeline") == 0) {
-         error_set(error, FE_CommandNotSupported, "views are not supported");
+         /* A view's collMod is run before this handler (cmd_views.c); this is a collection. */
+         error_set(error, FE_InvalidOptions,
+                   "'%s' is only valid when modifying a view: %s.%s is a collection", key, ctx->db,
+                   collection);
          goto done;
       } else if (strcmp(key, "cappedSize") == 0 || strcmp(key, "cappedMax") == 0 ||
                  strcmp(key, "timeseries") == 0 || strcmp(key, "expireAfterSeconds") == 0 ||

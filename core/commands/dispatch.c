@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "commands/cmd_views.h"
 #include "commands/failpoint.h"
 #include "net/conn.h"
 #include "server/log.h"
@@ -76,8 +77,13 @@ dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, 
       }
    } else {
       bool ok;
+      bool handled = false;
       worker_lock_session(worker);
-      ok = entry->handler(&ctx, &error);
+      /* A command naming a view runs or fails here (core/commands/cmd_views.c). */
+      ok = cmd_views_intercept(&ctx, &handled, &error);
+      if (ok && !handled) {
+         ok = entry->handler(&ctx, &error);
+      }
       worker_unlock_session(worker);
       if (!ok) {
          goto failed;

@@ -16,6 +16,7 @@
 
 #include "backend/indexes.h"
 #include "backend/registry.h"
+#include "backend/views.h"
 #include "cursor/cursor.h"
 #include "server/config.h"
 #include "server/ttl.h"
@@ -50,6 +51,7 @@ typedef struct fe_worker {
    size_t connection_count;
 
    fe_index_cache_t index_cache; /* collections this worker saw without indexes */
+   fe_view_cache_t view_cache;   /* the view definitions this worker read */
 } fe_worker_t;
 
 struct fe_server {
@@ -77,6 +79,7 @@ struct fe_server {
    atomic_uint next_worker;
    atomic_int open_connections;
    _Atomic uint64_t index_generation; /* bumped by every index catalog change */
+   _Atomic uint64_t view_generation;  /* bumped by every view catalog change */
    char argv_json[4096];              /* the command line, for getCmdLineOpts */
 };
 
