@@ -39,6 +39,8 @@ typedef enum stage_kind {
    STAGE_FACET,
    STAGE_BUCKET_AUTO,
    STAGE_SAMPLE,
+   STAGE_WINDOW,
+   STAGE_DENSIFY,
 } stage_kind_t;
 
 typedef struct stage {
@@ -60,6 +62,8 @@ typedef struct stage {
    stage_union_t *uni;               /* owned; $unionWith */
    stage_facet_t *facet;             /* owned; $facet */
    stage_bucket_auto_t *bucket_auto; /* owned; $bucketAuto */
+   stage_window_t *window;           /* owned; $setWindowFields, $fill */
+   stage_densify_t *densify;         /* owned; $densify */
 } stage_t;
 
 struct fe_pipeline {
@@ -124,8 +128,8 @@ static void set_cur(stage_run_t *sr, bson_t *doc);
 static bool check_stage_vars(const fe_pipeline_t *p, size_t first, fe_error_t *error);
 
 static const char *const unsupported_stages[] = {
-   "$collStats",  "$currentOp",    "$densify",        "$fill",   "$geoNear",
-   "$indexStats", "$listSessions", "$planCacheStats", "$search", "$setWindowFields",
+   "$collStats",    "$currentOp",      "$geoNear", "$indexStats",
+   "$listSessions", "$planCacheStats", "$search",
 };
 
 fe_pipeline_t *
@@ -788,6 +792,9 @@ check_stage_vars(const fe_pipeline_t *p, size_t first, fe_error_t *error)
       case STAGE_BUCKET_AUTO:
          ok = stage_bucket_auto_check_vars(st->bucket_auto, p->vars, error);
          break;
+      case STAGE_WINDOW:
+         ok = stage_window_check_vars(st->window, p->vars, error);
+         break;
       default:
          break;
       }
@@ -909,6 +916,19 @@ compile_new_stage(fe_pipeline_t *p, stage_t *st, const char *name, const bson_it
       st->sort = sort_compile(&sort_spec, error);
       bson_destroy(&sort_spec);
       return st->sort && ++p->n_stages;
+   }
+   if (strcmp(name, "$setWindowFields") == 0 || strcmp(name, "$fill") == 0) {
+      st->kind = STAGE_WINDOW;
+      st->name = name[1] == 's' ? "$setWindowFields" : "$fill";
+      st->window = name[1] == 's' ? stage_window_compile(spec, error)
+                                  : stage_window_compile_fill(spec, error);
+      return st->window && ++p->n_stages;
+   }
+   if (strcmp(name, "$densify") == 0) {
+      st->kind = STAGE_DENSIFY;
+      st->name = "$densify";
+      st->densify = stage_densify_compile(spec, error);
+      return st->densify && ++p->n_stages;
    }
    if (strcmp(name, "$sample") == 0) {
       bson_iter_t sub;
@@ -1112,6 +1132,8 @@ stage_clear(stage_t *st)
    stage_union_destroy(st->uni);
    stage_facet_destroy(st->facet);
    stage_bucket_auto_destroy(st->bucket_auto);
+   stage_window_destroy(st->window);
+   stage_densify_destroy(st->densify);
 }
 
 /*
@@ -1246,6 +1268,8 @@ stage_next(run_t *run, size_t i, const bson_t **doc, fe_error_t *error)
    case STAGE_FACET:
    case STAGE_BUCKET_AUTO:
    case STAGE_SAMPLE:
+   case STAGE_WINDOW:
+   case STAGE_DENSIFY:
       if (!sr->started) {
          sr->started = true;
          if (!drain(run, i, &sr->docs, &sr->n_docs, error)) {
@@ -1381,6 +1405,10 @@ finish_blocking(run_t *run, size_t i, bson_t ***docs, size_t *n, fe_error_t *err
       }
    } else if (st->kind == STAGE_BUCKET_AUTO) {
       ok = stage_bucket_auto_run(st->bucket_auto, run_vars(run), *docs, *n, &out, error);
+   } else if (st->kind == STAGE_WINDOW) {
+      ok = stage_window_run(st->window, run_vars(run), *docs, *n, &out, error);
+   } else if (st->kind == STAGE_DENSIFY) {
+      ok = stage_densify_run(st->densify, *docs, *n, &out, error);
    }
    for (size_t d = 0; d < *n; d++) {
       bson_destroy((*docs)[d]);

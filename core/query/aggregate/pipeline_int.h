@@ -192,4 +192,27 @@ bool stage_redact_check_vars(const stage_redact_t *redact, const fe_expr_var_t *
                              fe_error_t *error);
 void stage_redact_destroy(stage_redact_t *redact);
 
+/* $setWindowFields and $fill (stage_window.c). */
+typedef struct stage_window stage_window_t;
+
+stage_window_t *stage_window_compile(const bson_iter_t *spec, fe_error_t *error);
+/* $fill, compiled as the $setWindowFields it stands for. */
+stage_window_t *stage_window_compile_fill(const bson_iter_t *spec, fe_error_t *error);
+bool stage_window_check_vars(const stage_window_t *window, const fe_expr_var_t *scope,
+                             fe_error_t *error);
+/* Computes the output fields over docs (borrowed), appending the results to *out in
+ * partition and sortBy order. Input beyond PIPELINE_STAGE_MEMORY_LIMIT is 292. */
+bool stage_window_run(const stage_window_t *window, const fe_expr_var_t *vars, bson_t *const *docs,
+                      size_t count, stage_docs_t *out, fe_error_t *error);
+void stage_window_destroy(stage_window_t *window);
+
+/* $densify (stage_densify.c). */
+typedef struct stage_densify stage_densify_t;
+
+stage_densify_t *stage_densify_compile(const bson_iter_t *spec, fe_error_t *error);
+/* Appends docs (borrowed) and the documents filled in between to *out. */
+bool stage_densify_run(const stage_densify_t *densify, bson_t *const *docs, size_t count,
+                       stage_docs_t *out, fe_error_t *error);
+void stage_densify_destroy(stage_densify_t *densify);
+
 #endif /* FE_PIPELINE_INT_H */
