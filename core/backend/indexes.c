@@ -20,6 +20,7 @@
 #include "bson/compare.h"
 #include "bson/idkey.h"
 #include "query/sort.h"
+#include "query/text.h"
 
 /* Retries of an entry insert that found a stale entry in its way. */
 #define ENTRY_ATTEMPTS 4
@@ -312,6 +313,10 @@ indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
    bson_t options = BSON_INITIALIZER;
    bool ok = false;
 
+   if (text_spec_is_text(spec)) {
+      bson_destroy(&options);
+      return text_normalize_spec(spec, out, error);
+   }
    bson_init(out);
    bson_init(&key);
    if (!bson_iter_init(&iter, spec)) {

@@ -25,6 +25,7 @@
 #include "commands/args.h"
 #include "commands/cmd_views.h"
 #include "commands/handlers.h"
+#include "commands/textsearch.h"
 #include "commands/write_ops.h"
 #include "query/aggregate/pipeline.h"
 #include "wire/header.h"
@@ -119,6 +120,8 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    pipeline_reader_t base_reader = {reader_open, reader_next, reader_close, ctx};
    cmd_views_reader_t reader;                          /* reads views too */
    cmd_views_source_t view = {NULL, BSON_INITIALIZER}; /* when collection is a view */
+   textsearch_source_t *text = NULL;                   /* a leading $text $match, run here */
+   bson_t text_rest = BSON_INITIALIZER;
    bool ok = false;
 
    cmd_views_reader_init(&reader, ctx, &base_reader);
@@ -155,7 +158,18 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
        !split_source_stage(&stages, &rest, &source_spec, &source_stage, error)) {
       goto done;
    }
-   pipeline = pipeline_compile(source_stage ? &rest : &stages, bson_empty(&let) ? NULL : &let,
+   if (collection && !source_stage) {
+      write_ops_store(ctx, view.collection ? view.collection : collection, &store);
+   }
+   bson_destroy(&text_rest);
+   if (!textsearch_aggregate(collection && !source_stage ? &store : NULL, &stages, pull, &source,
+                             &text_rest, &text, error)) {
+      goto done;
+   }
+   pipeline = pipeline_compile(text           ? &text_rest
+                               : source_stage ? &rest
+                                              : &stages,
+                               bson_empty(&let) ? NULL : &let,
                                PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, error);
    if (!pipeline) {
       goto done;
@@ -208,7 +222,8 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    } else if (collection) {
       write_ops_store(ctx, view.collection ? view.collection : collection, &store);
       source.store = &store;
-      plan = pushdown_plan_new(leading, 0, 0, 0, store.capabilities);
+      plan = pushdown_plan_new(text ? textsearch_source_filter(text) : leading, 0, 0, 0,
+                               store.capabilities);
       if (!plan) {
          error_set(error, FE_ExceededMemoryLimit, "out of memory");
          goto done;
@@ -221,7 +236,8 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
          goto done;
       }
    }
-   if (!pipeline_run_reader(pipeline, &reader.self, pull, &source, collect, &sink, error)) {
+   if (!pipeline_run_reader(pipeline, &reader.self, text ? textsearch_pull : pull,
+                            text ? (void *) text : &source, collect, &sink, error)) {
       goto done;
    }
    if (source.cursor) {
@@ -259,6 +275,8 @@ done:
    generic_free_documents(sessions, session_count);
    bson_destroy(&rest);
    cmd_views_source_destroy(&view);
+   bson_destroy(&text_rest);
+   textsearch_source_destroy(text);
    cursor_destroy(cursor);
    if (pipeline) {
       pipeline_destroy(pipeline);

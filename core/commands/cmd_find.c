@@ -9,6 +9,7 @@
 #include "bson/compare.h"
 #include "commands/args.h"
 #include "commands/handlers.h"
+#include "commands/textsearch.h"
 #include "commands/write_ops.h"
 #include "query/sort.h"
 
@@ -46,6 +47,7 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
    bson_t **docs = NULL;
    size_t count = 0;
    int natural = 0;
+   bool has_text = false;
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
@@ -54,7 +56,14 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
    }
    write_ops_store(ctx, collection, &store);
    if (!(filter = filter_compile_with_let(&args.filter, bson_empty(&args.let) ? NULL : &args.let,
-                                          error))) {
+                                          error)) ||
+       !textsearch_bind(&store, filter, &has_text, error)) {
+      goto done;
+   }
+   if (has_text || textsearch_uses_meta(&args.sort, &args.projection)) {
+      ok = textsearch_find(ctx, &store, collection, filter, &args.filter, &args.sort,
+                           &args.projection, args.skip, args.limit, args.batch_size,
+                           args.single_batch, error);
       goto done;
    }
    if (!bson_empty(&args.projection) &&
@@ -135,7 +144,7 @@ cmd_count(fe_ctx_t *ctx, fe_error_t *error)
    /* A negative limit counts like its absolute value, as MongoDB's count does. */
    limit = limit < 0 ? -limit : limit;
    write_ops_store(ctx, collection, &store);
-   if (!(filter = filter_compile(&query, error))) {
+   if (!(filter = filter_compile(&query, error)) || !textsearch_bind(&store, filter, NULL, error)) {
       goto done;
    }
    cursor = cursor_new(ctx->db, collection);
@@ -206,7 +215,7 @@ cmd_distinct(fe_ctx_t *ctx, fe_error_t *error)
    }
    key = bson_iter_utf8(&iter, NULL);
    write_ops_store(ctx, collection, &store);
-   if (!(filter = filter_compile(&query, error)) ||
+   if (!(filter = filter_compile(&query, error)) || !textsearch_bind(&store, filter, NULL, error) ||
        !generic_collect(&store, filter, &query, NULL, 0, &docs, &count, error)) {
       goto done;
    }

@@ -10,6 +10,7 @@
 #include "backend/indexes.h"
 #include "commands/args.h"
 #include "commands/handlers.h"
+#include "commands/textsearch.h"
 #include "commands/write_ops.h"
 
 #define ID_INDEX_NAME "_id_"
@@ -111,7 +112,8 @@ cmd_create_indexes(fe_ctx_t *ctx, fe_error_t *error)
    before = 1 + (int64_t) set.count;
    for (size_t i = 0; i < count; i++) {
       bool already = false;
-      if (!check_against(&set, &normalized[i], &already, error)) {
+      if (!textsearch_check_create(&set, &normalized[i], error) ||
+          !check_against(&set, &normalized[i], &already, error)) {
          goto done;
       }
       if (already) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "commands/args.h"
+#include "commands/textsearch.h"
 #include "query/expr.h"
 #include "query/update.h"
 #include "wire/header.h"
@@ -268,7 +269,7 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
       goto done;
    }
    filter = filter_compile_with_let(statement->filter, statement->let, error);
-   if (!filter) {
+   if (!filter || !textsearch_bind(store, filter, NULL, error)) {
       goto done;
    }
    update = update_compile_with_let(statement->update, statement->update_is_pipeline,
@@ -379,7 +380,7 @@ delete_matching(const fe_store_t *store, const bson_t *filter_spec, const bson_t
       goto done;
    }
    filter = filter_compile_with_let(filter_spec, let, error);
-   if (!filter) {
+   if (!filter || !textsearch_bind(store, filter, NULL, error)) {
       goto done;
    }
    if (sort_spec && !bson_empty(sort_spec) && !(sort = sort_compile(sort_spec, error))) {

@@ -141,6 +141,7 @@ node_destroy(filter_node_t *node)
    bson_free(node->bits);
    expr_destroy(node->expr);
    filter_jsonschema_destroy(node->schema);
+   text_query_destroy(node->text);
    if (node->operand) {
       bson_destroy(node->operand);
    }
@@ -206,6 +207,10 @@ compile_document(filter_node_t *parent, const bson_iter_t *doc, bool top, fe_err
          filter_node_t *node = node_new(FILTER_JSON);
          node_add(parent, node);
          if (!(node->schema = filter_jsonschema_compile(&it, error))) {
+            return false;
+         }
+      } else if (strcmp(key, "$text") == 0) {
+         if (!filter_text_compile(parent, &it, top, error)) {
             return false;
          }
       } else {

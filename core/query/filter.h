@@ -47,5 +47,11 @@ void filter_destroy(fe_filter_t *filter);
  * schemaRulesNotSatisfied: [...]}) and returns true; returns false, appending nothing, for any
  * other filter (filter_jsonschema.c). */
 bool filter_jsonschema_explain(const fe_filter_t *filter, const bson_t *doc, bson_t *details);
+struct fe_text_query;
+
+/* The filter's $text query (borrowed; valid while the filter lives), or NULL without one:
+ * the command binds the collection's text index to it (text.h). Errors as mongod: 2 BadValue
+ * "Too many text expressions" for two, and for a $text under $nor. (filter_text.c) */
+bool filter_text_query(const fe_filter_t *filter, struct fe_text_query **query, fe_error_t *error);
 
 #endif /* FE_FILTER_H */

@@ -12,6 +12,7 @@
 #include "bson/path.h"
 #include "query/expr.h"
 #include "query/filter.h"
+#include "query/text.h"
 
 typedef enum filter_kind {
    FILTER_AND,   /* all children; an empty AND is true */
@@ -22,6 +23,7 @@ typedef enum filter_kind {
    FILTER_LEAF,  /* an operator on the values a path reaches */
    FILTER_EXPR,  /* $expr: an aggregation expression on the whole document */
    FILTER_JSON,  /* $jsonSchema (filter_jsonschema.c) */
+   FILTER_TEXT,  /* $text: the text query on the whole document (filter_text.c) */
 } filter_kind_t;
 
 typedef enum filter_op {
@@ -90,6 +92,8 @@ struct filter_node {
 
    /* FILTER_JSON */
    filter_jsonschema_t *schema; /* owned */
+   /* FILTER_TEXT */
+   fe_text_query_t *text; /* owned */
 };
 
 struct fe_filter {
@@ -102,6 +106,10 @@ struct fe_filter {
  * receives the array index for `$`. */
 bool filter_match_node(const filter_node_t *node, const bson_iter_t *doc, const bson_t *root,
                        int32_t *positional);
+
+/* Compiles {$text: ...} (value) under parent; top is false inside $elemMatch (filter_text.c). */
+bool filter_text_compile(filter_node_t *parent, const bson_iter_t *value, bool top,
+                         fe_error_t *error);
 
 /* True when a regex matches value (a string or symbol by pattern; a regex by equality). */
 bool filter_match_regex(const filter_regex_t *regex, const bson_iter_t *value);

@@ -80,6 +80,8 @@ filter_match_node(const filter_node_t *node, const bson_iter_t *doc, const bson_
       return root && expr_match_vars(node->expr, root, node->vars);
    case FILTER_JSON:
       return filter_jsonschema_match(node->schema, doc);
+   case FILTER_TEXT:
+      return root && text_query_match(node->text, root, NULL);
    case FILTER_LEAF: {
       leaf_ctx_t ctx = {node, positional};
       return path_visit(&node->path, 0, doc, node->flags, leaf_hit, &ctx);
@@ -144,6 +146,7 @@ match_value_node(const filter_node_t *node, const bson_iter_t *value)
    case FILTER_FALSE:
    case FILTER_EXPR:
    case FILTER_JSON:
+   case FILTER_TEXT:
       return false;
    case FILTER_LEAF:
       return leaf_test(node, value, -1, NULL);

@@ -481,6 +481,17 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       st->filter_spec = bson_copy(&doc);
       p->n_stages++;
       st->filter = filter_compile_vars(&doc, p->vars, error);
+      if (st->filter) {
+         /* The command runs a leading $text $match itself (commands/textsearch.c). */
+         struct fe_text_query *text = NULL;
+         if (!filter_text_query(st->filter, &text, error)) {
+            return false;
+         }
+         if (text) {
+            return error_set(error, 17313,
+                             "$match with $text is only allowed as the first pipeline stage");
+         }
+      }
       return st->filter != NULL;
    }
    if (strcmp(name, "$project") == 0 || strcmp(name, "$addFields") == 0 ||

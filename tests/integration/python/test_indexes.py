@@ -96,7 +96,7 @@ class TestCatalog(Base):
     def test_bad_specs(self):
         c = self.coll()
         c.insert_one({})
-        for key, code in [({'a': 'text'}, 67), ({'a': '2dsphere'}, 67), ({'a': 'nope'}, 67),
+        for key, code in [({'a': 'text', 'b': '2d'}, 67), ({'a': '2dsphere'}, 67), ({'a': 'nope'}, 67),
                           ({'a': 0}, 67), ({'a': True}, 67), ({}, 67)]:
             with self.assertRaises(OperationFailure, msg=str(key)) as cm:
                 self.db.command('createIndexes', c.name, indexes=[{'key': key, 'name': 'x'}])
