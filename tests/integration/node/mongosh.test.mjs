@@ -274,6 +274,34 @@ describe('mongosh', { timeout: 300000 }, () => {
       assert.equal(r.stdout.trim().split('\n').pop().trim(), 'ok=1 mine=true');
    });
 
+   // db.createView sends create with viewOn and pipeline; show collections lists the view.
+   test('db.createView, reading a view and show collections', async () => {
+      const r = await mongosh(uri(), `
+         db.vsrc.insertMany([{_id: 1, n: 5}, {_id: 2, n: 50}, {_id: 3, n: 500}]);
+         const made = db.createView('vbig', 'vsrc', [{$match: {n: {$gte: 50}}}, {$project: {n: 1}}]);
+         print('created=' + made.ok);
+         print('docs=' + JSON.stringify(db.vbig.find({}, {_id: 1}).sort({_id: -1}).toArray()));
+         print('count=' + db.vbig.countDocuments({}));
+         const info = db.getCollectionInfos({name: 'vbig'})[0];
+         print('type=' + info.type + ' on=' + info.options.viewOn + ' ro=' + info.info.readOnly);
+         try { db.vbig.insertOne({_id: 9}); print('insert=ok'); } catch (e) { print('insert=' + e.code); }
+      `);
+      assert.equal(r.code, 0, `mongosh failed: ${r.stderr}\n${r.stdout}`);
+      const lines = r.stdout.trim().split('\n').map((l) => l.trim());
+      assert.deepEqual(lines.slice(-5), [
+         'created=1',
+         'docs=[{"_id":3},{"_id":2}]',
+         'count=2',
+         'type=view on=vsrc ro=true',
+         'insert=166',
+      ]);
+      const shown = await mongosh(uri(), 'show collections');
+      assert.equal(shown.code, 0, `mongosh failed: ${shown.stderr}\n${shown.stdout}`);
+      const names = shown.stdout.trim().split('\n').map((l) => l.trim());
+      // mongosh marks a view: "vbig    [view]".
+      assert.ok(names.some((n) => /^vbig\s+\[view\]$/.test(n)) && names.includes('vsrc'), shown.stdout);
+   });
+
    test('a wrong port makes mongosh fail (negative control)', async () => {
       const r = await mongosh('mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=500', 'print(1)', { timeout: 60000 });
       assert.notEqual(r.code, 0);
