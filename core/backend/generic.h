@@ -17,6 +17,7 @@
 #include "query/sort.h"
 
 struct fe_index_cache;
+struct fe_validator_cache;
 
 /* A namespace on one backend session; everything borrowed for a command. */
 typedef struct fe_store {
@@ -26,6 +27,8 @@ typedef struct fe_store {
    const char *backend_name;
    ferret_ns_t ns;
    struct fe_index_cache *index_cache; /* borrowed; the worker's (backend/indexes.h), or NULL */
+   struct fe_validator_cache *validator_cache; /* borrowed; the worker's (validators.h), or NULL */
+   bool bypass_validation;                     /* the command's bypassDocumentValidation */
 } fe_store_t;
 
 /* Inserts docs in order (each must have an _id). *inserted counts the stored prefix. On a

@@ -10,6 +10,7 @@
 
 #include "backend/indexes.h"
 #include "backend/pushdown.h"
+#include "backend/validators.h"
 #include "commands/args.h"
 #include "commands/cmd_views.h"
 #include "commands/handlers.h"
@@ -174,10 +175,10 @@ cmd_list_collections(fe_ctx_t *ctx, fe_error_t *error)
       BSON_APPEND_UTF8(entry, "name", collections.names[i]);
       BSON_APPEND_UTF8(entry, "type", "collection");
       if (!name_only) {
-         ferret_ns_t ns = {.db = ctx->db, .collection = collections.names[i]};
+         fe_store_t store;
          bson_t options = BSON_INITIALIZER;
-         ferret_error_t berror = {0};
-         ctx->methods->collection_options(ctx->session, &ns, copy_options, &options, &berror);
+         write_ops_store(ctx, collections.names[i], &store);
+         (void) validators_collection_options(&store, &options, NULL, NULL);
          BSON_APPEND_DOCUMENT(entry, "options", &options);
          bson_destroy(&options);
          BSON_APPEND_DOCUMENT_BEGIN(entry, "info", &child);
@@ -259,7 +260,7 @@ cmd_create(fe_ctx_t *ctx, fe_error_t *error)
          bson_append_iter(&options, key, -1, &iter);
       }
    }
-   if (!check_capped_options(&options, error)) {
+   if (!check_capped_options(&options, error) || !validators_check_options(&options, error)) {
       goto done;
    }
    ns.db = ctx->db;
@@ -271,6 +272,7 @@ cmd_create(fe_ctx_t *ctx, fe_error_t *error)
       goto done;
    }
    ok = status == FERRET_OK || backend_error(ctx, status, &berror, error);
+   validators_cache_bump(&ctx->worker->validator_cache);
 
 done:
    bson_destroy(&options);
@@ -300,7 +302,7 @@ cmd_drop(fe_ctx_t *ctx, fe_error_t *error)
    }
    index_count = set.count;
    indexes_set_destroy(&set);
-   if (!indexes_drop_all(&store, error)) {
+   if (!indexes_drop_all(&store, error) || !validators_forget(&store, error)) {
       return false;
    }
    ns.db = ctx->db;
@@ -331,6 +333,7 @@ cmd_drop_database(fe_ctx_t *ctx, fe_error_t *error)
    if (status != FERRET_OK) {
       return backend_error(ctx, status, &berror, error);
    }
+   validators_cache_bump(&ctx->worker->validator_cache);
    BSON_APPEND_UTF8(ctx->reply, "dropped", ctx->db);
    return true;
 }
@@ -400,7 +403,8 @@ cmd_rename_collection(fe_ctx_t *ctx, fe_error_t *error)
       from_store.ns = from_ns;
       write_ops_store(ctx, to_ns.collection, &to_store);
       to_store.ns = to_ns;
-      return indexes_rename(&from_store, &to_store, error);
+      return indexes_rename(&from_store, &to_store, error) &&
+             validators_rename(&from_store, &to_store, error);
    }
 }
 

@@ -3,14 +3,16 @@
  *
  * What changes: an index's `hidden` flag and its `expireAfterSeconds` (both kept in the index
  * catalog, backend/indexes.h; neither changes what a query reads, since non-unique indexes are
- * metadata only and TTL is not enforced). What is accepted as a no-op: validator options equal
- * to the collection's stored ones (or to the defaults), `changeStreamPreAndPostImages` off,
- * `dryRun`. Everything else that MongoDB would change is refused with CommandNotSupported (115),
- * naming the option: the backends keep a collection's options as created.
+ * metadata only and TTL is not enforced), and the validation options `validator`,
+ * `validationLevel` and `validationAction` (backend/validators.h keeps them). What is accepted
+ * as a no-op: `changeStreamPreAndPostImages` off, `dryRun`. Everything else that MongoDB would
+ * change is refused with CommandNotSupported (115), naming the option: the backends keep a
+ * collection's options as created.
  */
 #include <string.h>
 
 #include "backend/indexes.h"
+#include "backend/validators.h"
 #include "commands/args.h"
 #include "commands/handlers.h"
 #include "commands/write_ops.h"
@@ -31,8 +33,8 @@ typedef struct index_change {
 static bool read_index_change(const bson_iter_t *iter, index_change_t *change, fe_error_t *error);
 static bool apply_index_change(fe_ctx_t *ctx, const char *collection, const index_change_t *change,
                                fe_error_t *error);
-static bool check_unchanged_option(const bson_t *stored, const bson_iter_t *iter,
-                                   const char *default_value, fe_error_t *error);
+static bool apply_validation_change(fe_ctx_t *ctx, const char *collection, const bson_t *validation,
+                                    fe_error_t *error);
 static bool read_options(const fe_ctx_t *ctx, const char *collection, bool *exists, bson_t *options,
                          fe_error_t *error);
 static void copy_options(void *ctx, const uint8_t *bson, size_t len);
@@ -47,6 +49,7 @@ cmd_coll_mod(fe_ctx_t *ctx, fe_error_t *error)
    bson_iter_t iter;
    index_change_t change = {0};
    bool has_index = false;
+   bson_t validation = BSON_INITIALIZER; /* the validation options requested */
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
@@ -70,22 +73,13 @@ cmd_coll_mod(fe_ctx_t *ctx, fe_error_t *error)
             goto done;
          }
          has_index = true;
-      } else if (strcmp(key, "validator") == 0) {
-         if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+      } else if (strcmp(key, "validator") == 0 || strcmp(key, "validationLevel") == 0 ||
+                 strcmp(key, "validationAction") == 0) {
+         if (strcmp(key, "validator") == 0 && !BSON_ITER_HOLDS_DOCUMENT(&iter)) {
             error_set(error, FE_TypeMismatch, "'validator' must be an object");
             goto done;
          }
-         if (!check_unchanged_option(&stored, &iter, NULL, error)) {
-            goto done;
-         }
-      } else if (strcmp(key, "validationLevel") == 0) {
-         if (!check_unchanged_option(&stored, &iter, "strict", error)) {
-            goto done;
-         }
-      } else if (strcmp(key, "validationAction") == 0) {
-         if (!check_unchanged_option(&stored, &iter, "error", error)) {
-            goto done;
-         }
+         bson_append_iter(&validation, key, -1, &iter);
       } else if (strcmp(key, "changeStreamPreAndPostImages") == 0) {
          bson_iter_t enabled;
          if (!BSON_ITER_HOLDS_DOCUMENT(&iter) || !bson_iter_recurse(&iter, &enabled) ||
@@ -112,12 +106,19 @@ cmd_coll_mod(fe_ctx_t *ctx, fe_error_t *error)
          goto done;
       }
    }
+   if (!validators_check_options(&validation, error)) {
+      goto done;
+   }
    if (has_index && !apply_index_change(ctx, collection, &change, error)) {
+      goto done;
+   }
+   if (!bson_empty(&validation) && !apply_validation_change(ctx, collection, &validation, error)) {
       goto done;
    }
    ok = true;
 
 done:
+   bson_destroy(&validation);
    bson_destroy(&stored);
    return ok;
 }
@@ -275,47 +276,32 @@ done:
    return ok;
 }
 
-/* A validator option can only stay what it is: the stored value, or default_value (NULL: an
- * empty document) when none is stored. */
+/* Stores the new validation options (checked by validators_check_options()). */
 static bool
-check_unchanged_option(const bson_t *stored, const bson_iter_t *requested,
-                       const char *default_value, fe_error_t *error)
+apply_validation_change(fe_ctx_t *ctx, const char *collection, const bson_t *validation,
+                        fe_error_t *error)
 {
-   bson_iter_t copy = *requested;
-   bson_iter_t *iter = &copy;
-   const char *key = bson_iter_key(iter);
-   bson_iter_t current;
-   bool same;
+   fe_store_t store;
+   bson_iter_t iter;
+   bson_t validator;
+   bool has_validator = false;
+   const char *level = NULL;
+   const char *action = NULL;
 
-   if (bson_iter_init_find(&current, stored, key)) {
-      const bson_value_t *want = bson_iter_value(iter);
-      const bson_value_t *have = bson_iter_value(&current);
-      same = want->value_type == have->value_type;
-      if (same && want->value_type == BSON_TYPE_UTF8) {
-         same = strcmp(want->value.v_utf8.str, have->value.v_utf8.str) == 0;
-      } else if (same && want->value_type == BSON_TYPE_DOCUMENT) {
-         same =
-            want->value.v_doc.data_len == have->value.v_doc.data_len &&
-            memcmp(want->value.v_doc.data, have->value.v_doc.data, want->value.v_doc.data_len) == 0;
-      } else {
-         same = false;
-      }
-   } else if (default_value) {
-      same = BSON_ITER_HOLDS_UTF8(iter) && strcmp(bson_iter_utf8(iter, NULL), default_value) == 0;
-   } else {
-      uint32_t len;
+   write_ops_store(ctx, collection, &store);
+   if (bson_iter_init_find(&iter, validation, "validator")) {
       const uint8_t *data;
-      bson_t doc;
-      bson_iter_document(iter, &len, &data);
-      same = bson_init_static(&doc, data, len) && bson_empty(&doc);
+      uint32_t len;
+      bson_iter_document(&iter, &len, &data);
+      has_validator = bson_init_static(&validator, data, len);
    }
-   if (!same) {
-      return error_set(error, FE_CommandNotSupported,
-                       "collMod '%s' is not supported: document validation is not enforced and "
-                       "collection options stay as created",
-                       key);
+   if (bson_iter_init_find(&iter, validation, "validationLevel")) {
+      level = bson_iter_utf8(&iter, NULL);
    }
-   return true;
+   if (bson_iter_init_find(&iter, validation, "validationAction")) {
+      action = bson_iter_utf8(&iter, NULL);
+   }
+   return validators_set(&store, has_validator ? &validator : NULL, level, action, error);
 }
 
 static bool

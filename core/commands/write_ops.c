@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/validators.h"
 #include "commands/args.h"
 #include "commands/textsearch.h"
 #include "query/expr.h"
@@ -34,10 +35,15 @@ static bool delete_matching(const fe_store_t *store, const bson_t *filter_spec,
                             const bson_t *sort_spec, const bson_t *let, size_t limit,
                             int64_t *deleted, bson_t **removed, fe_error_t *error);
 static bson_t *take_duplicate(bson_t *duplicate);
+static bool insert_segment(const fe_store_t *store, const fe_index_set_t *set,
+                           const bson_t *const *docs, size_t start, size_t count, bool ordered,
+                           fe_insert_outcome_fn outcome, void *arg);
 
 void
 write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
 {
+   bson_iter_t bypass;
+
    store->methods = ctx->methods;
    store->session = ctx->session;
    store->capabilities = ctx->server->plugin->descriptor->capabilities;
@@ -45,6 +51,10 @@ write_ops_store(const fe_ctx_t *ctx, const char *collection, fe_store_t *store)
    store->ns.db = ctx->db;
    store->ns.collection = collection;
    store->index_cache = &ctx->worker->index_cache;
+   store->validator_cache = &ctx->worker->validator_cache;
+   store->bypass_validation =
+      bson_iter_init_find(&bypass, ctx->command, "bypassDocumentValidation") &&
+      bson_iter_as_bool(&bypass);
 }
 
 bool
@@ -220,8 +230,42 @@ bool
 write_ops_insert_run(const fe_store_t *store, const fe_index_set_t *set, const bson_t *const *docs,
                      size_t count, bool ordered, fe_insert_outcome_fn outcome, void *arg)
 {
+   const fe_validator_t *validator = NULL;
+   fe_error_t run_error = {0};
    size_t start = 0;
 
+   if (count > 0 && !validators_get(store, &validator, &run_error)) {
+      outcome(arg, 0, &run_error, docs[0], NULL);
+      return false;
+   }
+   /* Runs of valid documents go to the backend together; each invalid one fails alone. */
+   while (start < count) {
+      bson_t info = BSON_INITIALIZER;
+      size_t end = start;
+      while (end < count && validators_check(validator, NULL, docs[end], &info, &run_error)) {
+         end++;
+      }
+      if (!insert_segment(store, set, docs, start, end, ordered, outcome, arg)) {
+         bson_destroy(&info);
+         return false;
+      }
+      if (end < count) {
+         outcome(arg, end, &run_error, docs[end], &info);
+      }
+      bson_destroy(&info);
+      if (end < count && ordered) {
+         return false;
+      }
+      start = end + 1;
+   }
+   return true;
+}
+
+/* Inserts docs[start..count) as one run; see write_ops_insert_run(). */
+static bool
+insert_segment(const fe_store_t *store, const fe_index_set_t *set, const bson_t *const *docs,
+               size_t start, size_t count, bool ordered, fe_insert_outcome_fn outcome, void *arg)
+{
    while (start < count) {
       fe_error_t run_error = {0};
       size_t stored = 0;
@@ -453,7 +497,8 @@ write_ops_append_duplicate_key(bson_t *entry, const fe_error_t *error, const bso
 {
    bson_iter_t id;
 
-   if (error->code == FE_DuplicateKey && duplicate && !bson_empty(duplicate)) {
+   if ((error->code == FE_DuplicateKey || error->code == FE_DocumentValidationFailure) &&
+       duplicate && !bson_empty(duplicate)) {
       bson_concat(entry, duplicate);
    } else if (error->code == FE_DuplicateKey && doc && bson_iter_init_find(&id, doc, "_id")) {
       bson_t child;
@@ -545,6 +590,12 @@ update_one_document(const fe_store_t *store, const fe_index_set_t *indexes,
          result->matched++;
          replaced = true;
       } else {
+         const fe_validator_t *validator = NULL;
+         if (!validators_get(store, &validator, error) ||
+             !validators_check(validator, current, &updated, &duplicate, error)) {
+            result->duplicate = take_duplicate(&duplicate);
+            goto done;
+         }
          if (!indexes_replace(store, indexes, current, &updated, &replaced, &duplicate, error)) {
             result->duplicate = take_duplicate(&duplicate);
             goto done;
@@ -590,6 +641,7 @@ upsert(const fe_store_t *store, const fe_index_set_t *indexes,
    size_t inserted = 0;
    ptrdiff_t duplicate_index = -1;
    bson_iter_t id;
+   const fe_validator_t *validator = NULL;
    bool ok = false;
 
    *duplicate = false;
@@ -604,6 +656,14 @@ upsert(const fe_store_t *store, const fe_index_set_t *indexes,
       goto done;
    }
    bson_destroy(&seed);
+   if (!validators_get(store, &validator, error) ||
+       !validators_check(validator, NULL, &doc, &key, error)) {
+      if (result->duplicate) {
+         bson_destroy(result->duplicate);
+      }
+      result->duplicate = take_duplicate(&key);
+      goto done;
+   }
    docs[0] = &doc;
    if (!indexes_insert(store, indexes, docs, 1, &inserted, &duplicate_index, &key, error)) {
       if (duplicate_index == 0 && !bson_empty(&key)) {

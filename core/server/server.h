@@ -16,6 +16,7 @@
 
 #include "backend/indexes.h"
 #include "backend/registry.h"
+#include "backend/validators.h"
 #include "backend/views.h"
 #include "cursor/cursor.h"
 #include "server/config.h"
@@ -52,6 +53,8 @@ typedef struct fe_worker {
 
    fe_index_cache_t index_cache; /* collections this worker saw without indexes */
    fe_view_cache_t view_cache;   /* the view definitions this worker read */
+   /* The compiled validators this worker used (backend/validators.h). */
+   fe_validator_cache_t validator_cache;
 } fe_worker_t;
 
 struct fe_server {
@@ -80,7 +83,9 @@ struct fe_server {
    atomic_int open_connections;
    _Atomic uint64_t index_generation; /* bumped by every index catalog change */
    _Atomic uint64_t view_generation;  /* bumped by every view catalog change */
-   char argv_json[4096];              /* the command line, for getCmdLineOpts */
+   /* Bumped by every change of a collection's validation options. */
+   _Atomic uint64_t validator_generation;
+   char argv_json[4096]; /* the command line, for getCmdLineOpts */
 };
 
 /* Loads the backend, opens it, binds the listener and starts the workers. */

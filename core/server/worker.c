@@ -33,6 +33,7 @@ worker_init(fe_worker_t *worker, fe_server_t *server, int index, fe_error_t *err
    worker->index = index;
    worker->index_cache.generation = &server->index_generation;
    worker->view_cache.generation = &server->view_generation;
+   worker->validator_cache.generation = &server->validator_generation;
    {
       /* Recursive: closing a cursor takes its owner's lock, which the command may hold. */
       pthread_mutexattr_t attr;
@@ -128,6 +129,7 @@ worker_join_and_destroy(fe_worker_t *worker)
    }
    indexes_cache_destroy(&worker->index_cache);
    views_cache_destroy(&worker->view_cache);
+   validators_cache_destroy(&worker->validator_cache);
    pthread_mutex_destroy(&worker->session_lock);
    pthread_mutex_destroy(&worker->inbox_lock);
 }
