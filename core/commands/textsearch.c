@@ -21,7 +21,8 @@
 struct textsearch_source {
    fe_filter_t *filter;    /* owned; bound */
    fe_text_query_t *query; /* borrowed from filter */
-   bson_t spec;            /* owned copy of the $match specification */
+   bson_t *spec;           /* owned copy of the $match specification (a pointer: calloc'ed
+                            * memory is not aligned enough for a bson_t) */
    pipeline_next_fn next;
    void *next_ctx;
    bson_t *current; /* owned; the last document handed out */
@@ -308,7 +309,7 @@ textsearch_aggregate(const fe_store_t *store, const bson_t *stages, pipeline_nex
             error_set(error, FE_ExceededMemoryLimit, "out of memory");
             goto done;
          }
-         bson_copy_to(&spec, &text->spec);
+         text->spec = bson_copy(&spec);
          text->next = next;
          text->next_ctx = next_ctx;
          if (!(text->filter = filter_compile(&spec, error)) ||
@@ -380,7 +381,7 @@ done:
 const bson_t *
 textsearch_source_filter(const textsearch_source_t *source)
 {
-   return &source->spec;
+   return source->spec;
 }
 
 bool
@@ -423,7 +424,9 @@ textsearch_source_destroy(textsearch_source_t *source)
    if (source->current) {
       bson_destroy(source->current);
    }
-   bson_destroy(&source->spec);
+   if (source->spec) {
+      bson_destroy(source->spec);
+   }
    free(source);
 }
 
