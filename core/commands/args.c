@@ -67,11 +67,12 @@ args_collection(const fe_ctx_t *ctx, const char **collection, fe_error_t *error)
    return args_check_collection_name(ctx->db, *collection, error);
 }
 
+/* Reads the document or array at iter (NULL when the field is absent) into *out, as
+ * args_document() describes. */
 static bool
-nested(const bson_t *command, const char *key, bool want_array, bson_t *out, bool *present,
-       fe_error_t *error)
+nested_at(const bson_iter_t *iter, const char *key, bool want_array, bson_t *out, bool *present,
+          fe_error_t *error)
 {
-   bson_iter_t iter;
    const uint8_t *data;
    uint32_t len;
 
@@ -79,20 +80,20 @@ nested(const bson_t *command, const char *key, bool want_array, bson_t *out, boo
    if (present) {
       *present = false;
    }
-   if (!bson_iter_init_find(&iter, command, key)) {
+   if (!iter) {
       return true;
    }
-   if (!want_array && BSON_ITER_HOLDS_NULL(&iter)) {
+   if (!want_array && BSON_ITER_HOLDS_NULL(iter)) {
       return true;
    }
-   if (want_array ? !BSON_ITER_HOLDS_ARRAY(&iter) : !BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+   if (want_array ? !BSON_ITER_HOLDS_ARRAY(iter) : !BSON_ITER_HOLDS_DOCUMENT(iter)) {
       return error_set(error, FE_TypeMismatch, "BSON field '%s' is the wrong type, expected %s",
                        key, want_array ? "array" : "object");
    }
    if (want_array) {
-      bson_iter_array(&iter, &len, &data);
+      bson_iter_array(iter, &len, &data);
    } else {
-      bson_iter_document(&iter, &len, &data);
+      bson_iter_document(iter, &len, &data);
    }
    bson_destroy(out);
    bson_init_static(out, data, len);
@@ -100,6 +101,48 @@ nested(const bson_t *command, const char *key, bool want_array, bson_t *out, boo
       *present = true;
    }
    return true;
+}
+
+static bool
+nested(const bson_t *command, const char *key, bool want_array, bson_t *out, bool *present,
+       fe_error_t *error)
+{
+   bson_iter_t iter;
+   bool found = bson_iter_init_find(&iter, command, key);
+   return nested_at(found ? &iter : NULL, key, want_array, out, present, error);
+}
+
+void
+args_find_fields(const bson_t *doc, const char *const *keys, size_t count, args_field_t *fields)
+{
+   bson_iter_t iter;
+   size_t missing = count;
+
+   for (size_t i = 0; i < count; i++) {
+      fields[i].found = false;
+   }
+   if (!bson_iter_init(&iter, doc)) {
+      return;
+   }
+   while (missing > 0 && bson_iter_next(&iter)) {
+      const char *key = bson_iter_key(&iter);
+      for (size_t i = 0; i < count; i++) {
+         /* The first occurrence wins, as with bson_iter_init_find(). */
+         if (!fields[i].found && strcmp(key, keys[i]) == 0) {
+            fields[i].iter = iter;
+            fields[i].found = true;
+            missing--;
+            break;
+         }
+      }
+   }
+}
+
+bool
+args_document_at(const bson_iter_t *iter, const char *key, bson_t *out, bool *present,
+                 fe_error_t *error)
+{
+   return nested_at(iter, key, false, out, present, error);
 }
 
 bool
@@ -118,18 +161,25 @@ bool
 args_int64(const bson_t *command, const char *key, int64_t *out, fe_error_t *error)
 {
    bson_iter_t iter;
-   if (!bson_iter_init_find(&iter, command, key) || BSON_ITER_HOLDS_NULL(&iter)) {
+   bool found = bson_iter_init_find(&iter, command, key);
+   return args_int64_at(found ? &iter : NULL, key, out, error);
+}
+
+bool
+args_int64_at(const bson_iter_t *iter, const char *key, int64_t *out, fe_error_t *error)
+{
+   if (!iter || BSON_ITER_HOLDS_NULL(iter)) {
       return true;
    }
-   switch (bson_iter_type(&iter)) {
+   switch (bson_iter_type(iter)) {
    case BSON_TYPE_INT32:
-      *out = bson_iter_int32(&iter);
+      *out = bson_iter_int32(iter);
       return true;
    case BSON_TYPE_INT64:
-      *out = bson_iter_int64(&iter);
+      *out = bson_iter_int64(iter);
       return true;
    case BSON_TYPE_DOUBLE: {
-      double value = bson_iter_double(&iter);
+      double value = bson_iter_double(iter);
       if (value != floor(value) || !isfinite(value) || fabs(value) > 9.2e18) {
          return error_set(error, FE_BadValue, "BSON field '%s' has a non-integral value", key);
       }
@@ -140,7 +190,7 @@ args_int64(const bson_t *command, const char *key, int64_t *out, fe_error_t *err
       return error_set(error, FE_TypeMismatch,
                        "BSON field '%s' is the wrong type '%s', expected types '[long, int, "
                        "decimal, double]'",
-                       key, bson_iter_type(&iter) == BSON_TYPE_UTF8 ? "string" : "other");
+                       key, bson_iter_type(iter) == BSON_TYPE_UTF8 ? "string" : "other");
    }
 }
 
@@ -148,14 +198,21 @@ bool
 args_bool(const bson_t *command, const char *key, bool *out, fe_error_t *error)
 {
    bson_iter_t iter;
-   if (!bson_iter_init_find(&iter, command, key) || BSON_ITER_HOLDS_NULL(&iter)) {
+   bool found = bson_iter_init_find(&iter, command, key);
+   return args_bool_at(found ? &iter : NULL, key, out, error);
+}
+
+bool
+args_bool_at(const bson_iter_t *iter, const char *key, bool *out, fe_error_t *error)
+{
+   if (!iter || BSON_ITER_HOLDS_NULL(iter)) {
       return true;
    }
-   if (!BSON_ITER_HOLDS_BOOL(&iter) && !BSON_ITER_HOLDS_NUMBER(&iter)) {
+   if (!BSON_ITER_HOLDS_BOOL(iter) && !BSON_ITER_HOLDS_NUMBER(iter)) {
       return error_set(error, FE_TypeMismatch,
                        "BSON field '%s' is the wrong type, expected type 'bool'", key);
    }
-   *out = bson_iter_as_bool(&iter);
+   *out = bson_iter_as_bool(iter);
    return true;
 }
 
@@ -163,11 +220,18 @@ bool
 args_check_collation(const bson_t *doc, fe_error_t *error)
 {
    bson_iter_t iter;
+   bool found = bson_iter_init_find(&iter, doc, "collation");
+   return args_check_collation_at(found ? &iter : NULL, error);
+}
+
+bool
+args_check_collation_at(const bson_iter_t *iter, fe_error_t *error)
+{
    bson_iter_t locale;
-   if (!bson_iter_init_find(&iter, doc, "collation") || BSON_ITER_HOLDS_NULL(&iter)) {
+   if (!iter || BSON_ITER_HOLDS_NULL(iter)) {
       return true;
    }
-   if (BSON_ITER_HOLDS_DOCUMENT(&iter) && bson_iter_recurse(&iter, &locale) &&
+   if (BSON_ITER_HOLDS_DOCUMENT(iter) && bson_iter_recurse(iter, &locale) &&
        bson_iter_find(&locale, "locale") && BSON_ITER_HOLDS_UTF8(&locale) &&
        strcmp(bson_iter_utf8(&locale, NULL), "simple") == 0) {
       return true;
@@ -218,7 +282,7 @@ args_reply_first_batch(fe_ctx_t *ctx, fe_cursor_t *cursor, int64_t batch_size, b
    bool ok = false;
    char ns[sizeof cursor->ns];
 
-   snprintf(ns, sizeof ns, "%s", cursor->ns);
+   memcpy(ns, cursor->ns, sizeof ns); /* NUL-terminated: cursor_new() wrote it */
    if (batch_size < 0) {
       error_set(error, 51024, "BSON field 'batchSize' value must be >= 0, actual value '%lld'",
                 (long long) batch_size);

@@ -48,6 +48,26 @@ bool args_bool(const bson_t *command, const char *key, bool *out, fe_error_t *er
  * server does not implement: silently comparing differently would give wrong answers. */
 bool args_check_collation(const bson_t *doc, fe_error_t *error);
 
+/* One field found by args_find_fields(). A struct, not a bare bson_iter_t, because libbson
+ * aligns bson_iter_t beyond its size, which arrays of it do not allow. */
+typedef struct args_field {
+   bson_iter_t iter;
+   bool found;
+} args_field_t;
+
+/* Finds several top-level fields of doc in one pass: fields[i] is the first field named keys[i]
+ * when fields[i].found. A command reading many arguments scans its document once this way and
+ * passes each iterator (ARGS_AT(), NULL when absent) to the args_*_at() functions, which
+ * behave as the functions above. */
+void args_find_fields(const bson_t *doc, const char *const *keys, size_t count,
+                      args_field_t *fields);
+#define ARGS_AT(field) ((field).found ? &(field).iter : NULL)
+bool args_document_at(const bson_iter_t *iter, const char *key, bson_t *out, bool *present,
+                      fe_error_t *error);
+bool args_int64_at(const bson_iter_t *iter, const char *key, int64_t *out, fe_error_t *error);
+bool args_bool_at(const bson_iter_t *iter, const char *key, bool *out, fe_error_t *error);
+bool args_check_collation_at(const bson_iter_t *iter, fe_error_t *error);
+
 /* Fails with 40415 when doc has a field not in allowed (NULL-terminated), as MongoDB's IDL
  * parser does for unknown fields of a statement. what names the statement for the message. */
 bool args_check_fields(const bson_t *doc, const char *what, const char *const *allowed,

@@ -12,7 +12,7 @@
 #include "server/log.h"
 #include "server/worker.h"
 
-static bool read_lsid(const bson_t *command, uint8_t lsid[16]);
+static bool read_lsid(const bson_iter_t *iter, uint8_t lsid[16]);
 static bool run_fail_point(fe_ctx_t *ctx, const fe_failpoint_hit_t *hit, fe_error_t *error);
 
 void
@@ -23,6 +23,11 @@ dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, 
    fe_failpoint_hit_t hit = {0};
    const fe_command_t *entry;
    bson_iter_t iter;
+   bson_iter_t db_iter;
+   bson_iter_t lsid_iter;
+   bool have_db = false;
+   bool have_lsid = false;
+   bool have_txn_number = false;
    fe_ctx_t ctx = {
       .conn = conn,
       .worker = worker,
@@ -43,10 +48,24 @@ dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, 
       error_set(&error, FE_CommandNotFound, "no such command: '%s'", ctx.name);
       goto failed;
    }
+   /* One pass finds the fields every command reads here (the first of each name, as
+    * bson_iter_init_find() would). */
+   do {
+      const char *key = bson_iter_key(&iter);
+      if (key[0] == '$' && !have_db && strcmp(key, "$db") == 0) {
+         db_iter = iter;
+         have_db = true;
+      } else if (key[0] == 'l' && !have_lsid && strcmp(key, "lsid") == 0) {
+         lsid_iter = iter;
+         have_lsid = true;
+      } else if (key[0] == 't' && strcmp(key, "txnNumber") == 0) {
+         have_txn_number = true;
+      }
+   } while (bson_iter_next(&iter));
    if (legacy_db) {
       ctx.db = legacy_db;
-   } else if (bson_iter_init_find(&iter, command, "$db") && BSON_ITER_HOLDS_UTF8(&iter)) {
-      ctx.db = bson_iter_utf8(&iter, NULL);
+   } else if (have_db && BSON_ITER_HOLDS_UTF8(&db_iter)) {
+      ctx.db = bson_iter_utf8(&db_iter, NULL);
    } else {
       error_set(&error, 40571, "OP_MSG requests require a $db argument");
       goto failed;
@@ -56,8 +75,8 @@ dispatch_command(fe_conn_t *conn, const char *legacy_db, const bson_t *command, 
                 ctx.name);
       goto failed;
    }
-   ctx.has_lsid = read_lsid(command, ctx.lsid);
-   if (bson_has_field(command, "txnNumber")) {
+   ctx.has_lsid = have_lsid && read_lsid(&lsid_iter, ctx.lsid);
+   if (have_txn_number) {
       /* What a standalone mongod answers: retryable writes and transactions need a replica
        * set, and drivers only send txnNumber to one they were told is there. */
       error_set(&error, FE_IllegalOperation,
@@ -159,17 +178,15 @@ run_fail_point(fe_ctx_t *ctx, const fe_failpoint_hit_t *hit, fe_error_t *error)
 }
 
 static bool
-read_lsid(const bson_t *command, uint8_t lsid[16])
+read_lsid(const bson_iter_t *iter, uint8_t lsid[16])
 {
-   bson_iter_t iter;
    bson_iter_t id;
    const uint8_t *data;
    uint32_t len;
    bson_subtype_t subtype;
 
-   if (!bson_iter_init_find(&iter, command, "lsid") || !BSON_ITER_HOLDS_DOCUMENT(&iter) ||
-       !bson_iter_recurse(&iter, &id) || !bson_iter_find(&id, "id") ||
-       !BSON_ITER_HOLDS_BINARY(&id)) {
+   if (!BSON_ITER_HOLDS_DOCUMENT(iter) || !bson_iter_recurse(iter, &id) ||
+       !bson_iter_find(&id, "id") || !BSON_ITER_HOLDS_BINARY(&id)) {
       return false;
    }
    bson_iter_binary(&id, &subtype, &len, &data);

@@ -23,7 +23,17 @@ cursor_new(const char *db, const char *collection)
 {
    fe_cursor_t *cursor = calloc(1, sizeof *cursor);
    if (cursor) {
-      snprintf(cursor->ns, sizeof cursor->ns, "%s.%s", db, collection);
+      /* "db.collection", truncated as snprintf() would, without its format parser. */
+      size_t db_len = strnlen(db, sizeof cursor->ns - 1);
+      size_t coll_len = 0;
+      memcpy(cursor->ns, db, db_len);
+      if (db_len + 1 < sizeof cursor->ns) {
+         cursor->ns[db_len] = '.';
+         coll_len = strnlen(collection, sizeof cursor->ns - db_len - 2);
+         memcpy(cursor->ns + db_len + 1, collection, coll_len);
+         coll_len++;
+      }
+      cursor->ns[db_len + coll_len] = '\0';
       cursor->last_used = time(NULL);
    }
    return cursor;

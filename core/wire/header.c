@@ -8,6 +8,8 @@
 #include <bson/bson.h>
 
 static bool check_values(const bson_t *doc, int depth_left, fe_error_t *error);
+static bool utf8_valid(const char *text, size_t len, bool allow_null);
+static bool key_valid(const char *key);
 
 void
 header_decode(const uint8_t *data, fe_msg_header_t *header)
@@ -131,15 +133,41 @@ check_values(const bson_t *doc, int depth_left, fe_error_t *error)
       default:
          break;
       }
-      if (text && !bson_utf8_validate(text, text_len, true)) {
+      if (text && !utf8_valid(text, text_len, true)) {
          return error_set(error, FE_InvalidBSON, "invalid UTF-8 in the string of field '%s'", key);
       }
-      if (!bson_utf8_validate(key, strlen(key), false)) {
+      if (!key_valid(key)) {
          return error_set(error, FE_InvalidBSON, "invalid UTF-8 in a field name");
       }
    }
    if (iter.err_off != 0) {
       return error_set(error, FE_InvalidBSON, "invalid BSON at offset %u", iter.err_off);
+   }
+   return true;
+}
+
+/* bson_utf8_validate() decodes every character; nearly all keys and strings are ASCII, which
+ * is valid UTF-8 as it is, so the decoder runs only from the first byte that is not. */
+static bool
+utf8_valid(const char *text, size_t len, bool allow_null)
+{
+   for (size_t i = 0; i < len; i++) {
+      unsigned char c = (unsigned char) text[i];
+      if (c >= 0x80 || (c == 0 && !allow_null)) {
+         return bson_utf8_validate(text + i, len - i, allow_null);
+      }
+   }
+   return true;
+}
+
+/* A key as bson_utf8_validate(key, strlen(key), false) checks it, in one walk. */
+static bool
+key_valid(const char *key)
+{
+   for (size_t i = 0; key[i]; i++) {
+      if ((unsigned char) key[i] >= 0x80) {
+         return bson_utf8_validate(key + i, strlen(key + i), false);
+      }
    }
    return true;
 }
