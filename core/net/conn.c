@@ -4,6 +4,7 @@
 #include "net/conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -22,8 +23,14 @@
 
 /* Messages handled per wakeup, so one pipelining client cannot starve the others. */
 #define MESSAGES_PER_WAKEUP 32
+/* Bytes asked of one recv(): what a bufferevent reads, or more of a message known to be
+ * larger, up to READ_MAX. */
+#define READ_DEFAULT 16384
+#define READ_MAX (1024 * 1024)
 
-static void on_read(struct bufferevent *bev, void *arg);
+static void on_readable(evutil_socket_t fd, short events, void *arg);
+static bool read_socket(fe_conn_t *conn);
+static void handle_input(fe_conn_t *conn);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short events, void *arg);
 static bool handle_message(fe_conn_t *conn, const fe_msg_header_t *header, const uint8_t *message);
@@ -43,14 +50,26 @@ conn_adopt(fe_worker_t *worker, int fd)
       close(fd);
       return;
    }
+   /* The bufferevent writes what the socket does not take at once (flush_replies()); reads
+    * are done here, with one recv() per wakeup: a bufferevent asks the socket for its
+    * readable byte count (ioctl FIONREAD) before every read, a system call per request. */
    conn->bev =
       bufferevent_socket_new(worker->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+   conn->read_event = event_new(worker->base, fd, EV_READ | EV_PERSIST, on_readable, conn);
+   conn->input = evbuffer_new();
    conn->replies = evbuffer_new();
-   if (!conn->bev || !conn->replies) {
+   if (!conn->bev || !conn->read_event || !conn->input || !conn->replies ||
+       event_add(conn->read_event, NULL) != 0) {
+      if (conn->read_event) {
+         event_free(conn->read_event);
+      }
       if (conn->bev) {
          bufferevent_free(conn->bev); /* closes fd */
       } else {
          close(fd);
+      }
+      if (conn->input) {
+         evbuffer_free(conn->input);
       }
       if (conn->replies) {
          evbuffer_free(conn->replies);
@@ -72,9 +91,8 @@ conn_adopt(fe_worker_t *worker, int fd)
    worker->connections = conn;
    worker->connection_count++;
 
-   bufferevent_setcb(conn->bev, on_read, on_write, on_event, conn);
-   bufferevent_setwatermark(conn->bev, EV_READ, HEADER_SIZE, 0);
-   bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+   bufferevent_setcb(conn->bev, NULL, on_write, on_event, conn);
+   bufferevent_enable(conn->bev, EV_WRITE);
    log_write(LOG_DEBUG, "network", "connection %lld accepted from %s on worker %d",
              (long long) conn->id, conn->peer, worker->index);
 }
@@ -84,7 +102,7 @@ conn_close_after_flush(fe_conn_t *conn)
 {
    flush_replies(conn);
    conn->state = CONN_CLOSING;
-   bufferevent_disable(conn->bev, EV_READ);
+   event_del(conn->read_event);
    if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0) {
       conn_close(conn);
    }
@@ -107,7 +125,9 @@ conn_close(fe_conn_t *conn)
    worker->connection_count--;
    atomic_fetch_sub(&worker->server->open_connections, 1);
    log_write(LOG_DEBUG, "network", "connection %lld closed", (long long) conn->id);
+   event_free(conn->read_event); /* before the socket closes */
    bufferevent_free(conn->bev);
+   evbuffer_free(conn->input);
    evbuffer_free(conn->replies);
    if (conn->client_metadata) {
       bson_destroy(conn->client_metadata);
@@ -119,10 +139,62 @@ conn_close(fe_conn_t *conn)
 }
 
 static void
-on_read(struct bufferevent *bev, void *arg)
+on_readable(evutil_socket_t fd, short events, void *arg)
 {
    fe_conn_t *conn = arg;
-   struct evbuffer *input = bufferevent_get_input(bev);
+   (void) fd;
+   (void) events;
+
+   if (!read_socket(conn)) {
+      conn_close(conn);
+      return;
+   }
+   handle_input(conn);
+}
+
+/* One recv() into conn->input. False when the connection is over (end of stream or an error)
+ * and must be closed. Nothing to read is not an error: a wakeup rescheduled for messages
+ * already buffered finds the socket empty. */
+static bool
+read_socket(fe_conn_t *conn)
+{
+   size_t buffered = evbuffer_get_length(conn->input);
+   size_t want = READ_DEFAULT;
+   struct evbuffer_iovec vec;
+   ssize_t n;
+
+   if (buffered >= HEADER_SIZE) {
+      uint8_t raw_header[HEADER_SIZE];
+      fe_msg_header_t header;
+      evbuffer_copyout(conn->input, raw_header, HEADER_SIZE);
+      header_decode(raw_header, &header);
+      if (header.message_length > 0 && (size_t) header.message_length > buffered + want) {
+         want = (size_t) header.message_length - buffered;
+         want = want < READ_MAX ? want : READ_MAX;
+      }
+   }
+   if (evbuffer_reserve_space(conn->input, (ev_ssize_t) want, &vec, 1) < 1) {
+      log_write(LOG_WARNING, "network", "connection %lld: out of memory reading; closing",
+                (long long) conn->id);
+      return false;
+   }
+   do {
+      n = recv(bufferevent_getfd(conn->bev), vec.iov_base, want < vec.iov_len ? want : vec.iov_len,
+               0);
+   } while (n < 0 && errno == EINTR);
+   if (n > 0) {
+      vec.iov_len = (size_t) n;
+      evbuffer_commit_space(conn->input, &vec, 1);
+      return true;
+   }
+   evbuffer_commit_space(conn->input, &vec, 0);
+   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static void
+handle_input(fe_conn_t *conn)
+{
+   struct evbuffer *input = conn->input;
 
    for (int handled = 0; conn->state == CONN_READING; handled++) {
       uint8_t raw_header[HEADER_SIZE];
@@ -132,7 +204,6 @@ on_read(struct bufferevent *bev, void *arg)
       bool keep_open;
 
       if (evbuffer_copyout(input, raw_header, HEADER_SIZE) < HEADER_SIZE) {
-         bufferevent_setwatermark(bev, EV_READ, HEADER_SIZE, 0);
          break;
       }
       header_decode(raw_header, &header);
@@ -141,12 +212,11 @@ on_read(struct bufferevent *bev, void *arg)
          return;
       }
       if (evbuffer_get_length(input) < (size_t) header.message_length) {
-         /* Wake up only when the whole message is here. */
-         bufferevent_setwatermark(bev, EV_READ, (size_t) header.message_length, 0);
-         break;
+         break; /* the rest comes with a later wakeup */
       }
       if (handled == MESSAGES_PER_WAKEUP) {
-         bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+         /* Again after the other ready connections had their turn. */
+         event_active(conn->read_event, EV_READ, 0);
          break;
       }
       message = evbuffer_pullup(input, header.message_length);

@@ -16,6 +16,7 @@
 #include "server/server.h"
 
 struct bufferevent;
+struct event;
 
 typedef enum conn_state {
    CONN_READING,
@@ -24,13 +25,15 @@ typedef enum conn_state {
 
 struct fe_conn {
    fe_worker_t *worker;      /* borrowed */
-   struct bufferevent *bev;  /* owned; closes the socket when freed */
+   struct bufferevent *bev;  /* owned; closes the socket when freed; used for output only */
+   struct event *read_event; /* owned; the socket's readability (conn.c reads it itself) */
+   struct evbuffer *input;   /* owned; bytes read and not yet handled */
    struct evbuffer *replies; /* owned; replies of this wakeup, written at its end */
    int64_t id;               /* connectionId, as hello reports it */
    char peer[64];            /* "host:port" of the client */
    conn_state_t state;
    int32_t next_request_id;
-   bson_t *client_metadata; /* owned; the hello `client` document, NULL until one comes */
+   bson_t *client_metadata;  /* owned; the hello `client` document, NULL until one comes */
    bool close_without_reply; /* set by the failCommand fail point's closeConnection */
    fe_conn_t *prev;
    fe_conn_t *next;
