@@ -41,6 +41,7 @@ typedef struct bsonw {
 static ferret_status_t plan_build(const char *table, ferret_query_t *query, plan_t *plan,
                                   ferret_error_t *error);
 static void plan_free(plan_t *plan);
+static size_t sql_append(char *sql, size_t len, const char *text);
 static ferret_status_t open_source(ferret_session_t *session, const ferret_ns_t *ns,
                                    ferret_cursor_t *cursor, char table[SQ_TABLE_NAME_SIZE],
                                    ferret_error_t *error);
@@ -322,10 +323,22 @@ plan_build(const char *table, ferret_query_t *query, plan_t *plan, ferret_error_
    if (!sql) {
       return session_fail(error, FERRET_ERR_NO_MEMORY, "out of memory");
    }
-   len = (size_t) snprintf(sql, size, "SELECT doc FROM \"%s\"", table);
+   /* Built by hand, not with snprintf(): every find runs this, and the format parser was a
+    * tenth of the plugin's share of a find by _id. */
+   len = sql_append(sql, 0, "SELECT doc FROM \"");
+   len = sql_append(sql, len, table);
+   len = sql_append(sql, len, "\"");
    for (size_t i = 0; i < plan->id_term_count; i++) {
-      len +=
-         (size_t) snprintf(sql + len, size - len, "%s id_key = ?%zu", i ? " AND" : " WHERE", i + 1);
+      char number[24];
+      size_t digits = sizeof number;
+      size_t n = i + 1;
+      number[--digits] = '\0';
+      do {
+         number[--digits] = (char) ('0' + n % 10);
+         n /= 10;
+      } while (n > 0);
+      len = sql_append(sql, len, i ? " AND id_key = ?" : " WHERE id_key = ?");
+      len = sql_append(sql, len, number + digits);
    }
    if (query->sort_applied) {
       len += (size_t) snprintf(sql + len, size - len, " ORDER BY rowid %s",
@@ -339,6 +352,15 @@ plan_build(const char *table, ferret_query_t *query, plan_t *plan, ferret_error_
    }
    plan->sql = sql;
    return FERRET_OK;
+}
+
+/* Appends text at sql + len (the caller sized sql) and returns the new length. */
+static size_t
+sql_append(char *sql, size_t len, const char *text)
+{
+   size_t n = strlen(text);
+   memcpy(sql + len, text, n + 1);
+   return len + n;
 }
 
 static void

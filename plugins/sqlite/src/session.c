@@ -15,6 +15,9 @@
 #include "sqlite_int.h"
 
 #include <stdarg.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,9 @@ static ferret_status_t txn_join(ferret_session_t *session, session_db_t *entry,
 static ferret_status_t commit_main(ferret_session_t *session, session_db_t *entry,
                                    ferret_error_t *error);
 static void sleep_ms(int ms);
+static int step_cached(session_db_t *entry, const char *sql);
+static void reset_cached(session_db_t *entry, const char *sql);
+static ferret_status_t exec_failed(sqlite3 *conn, int rc, const char *sql, ferret_error_t *error);
 static void stmts_clear(session_stmts_t *stmts);
 static void stmts_forget(session_stmts_t *stmts, const char *table);
 static void reader_close(ferret_session_t *session, session_db_t *entry, session_reader_t *reader);
@@ -350,6 +356,7 @@ ferret_status_t
 session_write_begin(ferret_session_t *session, session_db_t *entry, ferret_error_t *error)
 {
    ferret_status_t status;
+   int rc;
 
    if (session->txn) {
       status = txn_join(session, entry, error);
@@ -358,8 +365,13 @@ session_write_begin(ferret_session_t *session, session_db_t *entry, ferret_error
       }
       return status;
    }
-   status = session_exec(entry->main, "BEGIN IMMEDIATE", error);
-   return status;
+   rc = step_cached(entry, "BEGIN IMMEDIATE");
+   if (rc != SQLITE_OK) {
+      status = exec_failed(entry->main, rc, "BEGIN IMMEDIATE", error);
+      reset_cached(entry, "BEGIN IMMEDIATE");
+      return status;
+   }
+   return FERRET_OK;
 }
 
 ferret_status_t
@@ -400,6 +412,7 @@ session_reader_get(ferret_session_t *session, session_db_t *entry, session_reade
    *out = NULL;
    if (entry->idle_count > 0) {
       *out = entry->idle[--entry->idle_count];
+      entry->readers_out++;
       return FERRET_OK;
    }
    reader = calloc(1, sizeof *reader);
@@ -412,6 +425,15 @@ session_reader_get(ferret_session_t *session, session_db_t *entry, session_reade
       free(reader);
       return status;
    }
+   if (entry->readers_out >= SQ_MAX_IDLE_READERS) {
+      /* Many cursors at once (concurrent scans): each would otherwise fill a page cache of
+       * its own. A failure leaves SQLite's default, which is only more memory. */
+      char pragma[64];
+      snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%d", SQ_TRANSIENT_READER_CACHE_KIB);
+      sqlite3_exec(reader->conn, pragma, NULL, NULL, NULL);
+      reader->transient = true;
+   }
+   entry->readers_out++;
    *out = reader;
    return FERRET_OK;
 }
@@ -419,11 +441,19 @@ session_reader_get(ferret_session_t *session, session_db_t *entry, session_reade
 void
 session_reader_put(ferret_session_t *session, session_db_t *entry, session_reader_t *reader)
 {
-   if (entry->idle_count < SQ_MAX_IDLE_READERS) {
+   entry->readers_out--;
+   if (!reader->transient && entry->idle_count < SQ_MAX_IDLE_READERS) {
       entry->idle[entry->idle_count++] = reader;
-   } else {
-      reader_close(session, entry, reader);
+      return;
    }
+   reader_close(session, entry, reader);
+#ifdef __GLIBC__
+   if (entry->readers_out == 0) {
+      /* The last of a burst of readers is gone: glibc would keep the memory their page caches
+       * freed in the worker's arena for good. */
+      malloc_trim(0);
+   }
+#endif
 }
 
 ferret_status_t
@@ -488,18 +518,55 @@ session_exec(sqlite3 *conn, const char *sql, ferret_error_t *error)
 {
    int rc = sqlite3_exec(conn, sql, NULL, NULL, NULL);
 
-   if (rc != SQLITE_OK) {
-      char what[64];
-      /* The statement's first words say what failed without quoting a whole query. */
-      snprintf(what, sizeof what, "%.*s failed", (int) strcspn(sql, "(=;"), sql);
-      for (char *p = what; *p; p++) {
-         if (*p >= 'A' && *p <= 'Z') {
-            *p = (char) (*p - 'A' + 'a');
-         }
+   return rc == SQLITE_OK ? FERRET_OK : exec_failed(conn, rc, sql, error);
+}
+
+/* The error of sql failing with rc, named by the statement's first words. */
+static ferret_status_t
+exec_failed(sqlite3 *conn, int rc, const char *sql, ferret_error_t *error)
+{
+   char what[64];
+
+   /* The statement's first words say what failed without quoting a whole query. */
+   snprintf(what, sizeof what, "%.*s failed", (int) strcspn(sql, "(=;"), sql);
+   for (char *p = what; *p; p++) {
+      if (*p >= 'A' && *p <= 'Z') {
+         *p = (char) (*p - 'A' + 'a');
       }
-      return session_error(conn, rc, what, error);
    }
-   return FERRET_OK;
+   return session_error(conn, rc, what, error);
+}
+
+/* Runs sql, a statement without results, on entry->main as sqlite3_exec() would, but through
+ * the statement cache: every write's BEGIN IMMEDIATE and COMMIT were parsed anew, an eighth of
+ * an insertOne's instructions. Returns SQLITE_OK or the error code, with SQLite's message
+ * still on the connection (the statement is reset only after a success). */
+static int
+step_cached(session_db_t *entry, const char *sql)
+{
+   sqlite3_stmt *stmt;
+   int rc;
+
+   if (session_prepare(entry, sql, &stmt, NULL) != FERRET_OK) {
+      return sqlite3_exec(entry->main, sql, NULL, NULL, NULL);
+   }
+   rc = sqlite3_step(stmt);
+   if (rc == SQLITE_DONE) {
+      session_stmt_done(stmt);
+      return SQLITE_OK;
+   }
+   return rc;
+}
+
+/* Resets sql's cached statement after step_cached() failed and its error was read. */
+static void
+reset_cached(session_db_t *entry, const char *sql)
+{
+   sqlite3_stmt *stmt;
+
+   if (session_prepare(entry, sql, &stmt, NULL) == FERRET_OK) {
+      session_stmt_done(stmt);
+   }
 }
 
 static ferret_status_t
@@ -547,11 +614,16 @@ commit_main(ferret_session_t *session, session_db_t *entry, ferret_error_t *erro
    busy_backoff_t backoff = {0};
    int rc;
 
-   do {
-      rc = sqlite3_exec(entry->main, "COMMIT", NULL, NULL, NULL);
-   } while (session_busy_backoff(session->backend, rc, &backoff));
+   for (;;) {
+      rc = step_cached(entry, "COMMIT");
+      if (rc == SQLITE_OK || !session_busy_backoff(session->backend, rc, &backoff)) {
+         break;
+      }
+      reset_cached(entry, "COMMIT");
+   }
    if (rc != SQLITE_OK) {
       ferret_status_t status = session_error(entry->main, rc, "commit failed", error);
+      reset_cached(entry, "COMMIT");
       if (!sqlite3_get_autocommit(entry->main)) {
          sqlite3_exec(entry->main, "ROLLBACK", NULL, NULL, NULL);
       }
