@@ -152,8 +152,7 @@ fe_expr_t *expr_array_parse_sort_array(const op_def_t *op, const bson_iter_t *op
 fe_expr_t *expr_array_parse_n(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
 fe_expr_t *expr_array_parse_set_equals(const op_def_t *op, const bson_iter_t *operand,
                                        fe_error_t *error);
-fe_expr_t *expr_array_parse_zip(const op_def_t *op, const bson_iter_t *operand,
-                                fe_error_t *error);
+fe_expr_t *expr_array_parse_zip(const op_def_t *op, const bson_iter_t *operand, fe_error_t *error);
 bool expr_array_reduce(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 bool expr_array_reverse(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
 bool expr_array_range(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
