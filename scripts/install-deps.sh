@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config
   libbson-dev libevent-dev libpcre2-dev     # the core
+  libicu-dev                                # the core: collations
   libsqlite3-dev                            # the SQLite backend
   libpq-dev                                 # the PostgreSQL backend
   libcmocka-dev libmongoc-dev               # unit tests, C client tests

@@ -169,7 +169,8 @@ generic_collect(const fe_store_t *store, const fe_filter_t *filter, const bson_t
    if (sort && !sort_is_natural(sort, &natural)) {
       natural = 0;
    }
-   plan = pushdown_plan_new(filter_spec, natural, 0, 0, store->capabilities);
+   plan = pushdown_plan_new_collated(filter_spec, natural, 0, 0, store->capabilities,
+                                     filter_collator(filter));
    if (!plan) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
       goto done;

@@ -403,16 +403,21 @@ indexes_normalize_spec(const bson_t *spec, bson_t *out, fe_error_t *error)
             goto done;
          }
       } else if (strcmp(field, "collation") == 0) {
-         bson_iter_t locale;
+         fe_collator_t *collator = NULL;
          if (!BSON_ITER_HOLDS_DOCUMENT(&iter)) {
             error_set(error, FE_TypeMismatch, "The field 'collation' must be an object");
             goto done;
          }
-         if (!bson_iter_recurse(&iter, &locale) || !bson_iter_find(&locale, "locale") ||
-             !BSON_ITER_HOLDS_UTF8(&locale) ||
-             strcmp(bson_iter_utf8(&locale, NULL), "simple") != 0) {
-            error_set(error, FE_BadValue, "only the simple collation is supported");
+         if (!collation_parse_iter(&iter, "collation", &collator, error)) {
             goto done;
+         }
+         /* Stored as mongod lists it: the full specification; none for simple. */
+         if (collator) {
+            bson_t full;
+            BSON_APPEND_DOCUMENT_BEGIN(&options, "collation", &full);
+            collation_append_spec(collator, &full);
+            bson_append_document_end(&options, &full);
+            collation_destroy(collator);
          }
       }
       /* background and ns are accepted and dropped (MongoDB ignores them since 4.2);
@@ -483,6 +488,10 @@ indexes_index_init(fe_index_t *index, const bson_t *spec, const char *entries, f
       return error_set(error, FE_InternalError, "stored index specification has no name");
    }
    index->name = bson_strdup(bson_iter_utf8(&iter, NULL));
+   if (bson_iter_init_find(&iter, spec, "collation") &&
+       !collation_parse_iter(&iter, "collation", &index->collator, error)) {
+      return false;
+   }
    index->unique = bson_iter_init_find(&iter, spec, "unique") && truthy(&iter);
    index->sparse = bson_iter_init_find(&iter, spec, "sparse") && truthy(&iter);
    if (bson_iter_init_find(&iter, spec, "partialFilterExpression") &&
@@ -492,7 +501,7 @@ indexes_index_init(fe_index_t *index, const bson_t *spec, const char *entries, f
       bson_t filter;
       bson_iter_document(&iter, &len, &data);
       if (!bson_init_static(&filter, data, len) ||
-          !(index->partial = filter_compile(&filter, error))) {
+          !(index->partial = filter_compile_collated(&filter, NULL, index->collator, error))) {
          return false;
       }
    }
@@ -528,6 +537,7 @@ indexes_index_clear(fe_index_t *index)
    if (index->partial) {
       filter_destroy(index->partial);
    }
+   collation_destroy(index->collator);
    bson_free(index->entries);
    memset(index, 0, sizeof *index);
 }
@@ -652,7 +662,7 @@ indexes_doc_keys(const fe_index_t *index, const bson_t *doc, bson_t ***keys, siz
          const char *number_ptr;
          bson_uint32_to_string(i == wide ? row : 0, &number_ptr, number, sizeof number);
          if (bson_iter_init_find(&iter, &values[i].values, number_ptr)) {
-            bson_append_iter(key, index->paths[i].dotted, -1, &iter);
+            collation_append_key_value(index->collator, key, index->paths[i].dotted, &iter);
          }
       }
       if (keys_contain(out, *count, key)) {

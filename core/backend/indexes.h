@@ -19,6 +19,7 @@
 #include <bson/bson.h>
 
 #include "backend/generic.h"
+#include "bson/collation.h"
 #include "bson/path.h"
 #include "error/error.h"
 #include "query/filter.h"
@@ -36,8 +37,9 @@ typedef struct fe_index {
    bool sparse;
    fe_path_t *paths; /* owned; one per key field */
    size_t path_count;
-   fe_filter_t *partial; /* owned; the partialFilterExpression, or NULL */
-   char *entries;        /* owned; the entries collection of a unique index, else NULL */
+   fe_filter_t *partial;    /* owned; the partialFilterExpression, or NULL */
+   fe_collator_t *collator; /* owned; the index's collation, or NULL for simple */
+   char *entries;           /* owned; the entries collection of a unique index, else NULL */
 } fe_index_t;
 
 /* What a worker remembers between commands: the collections known to have no index, each with
@@ -87,7 +89,9 @@ bool indexes_index_init(fe_index_t *index, const bson_t *spec, const char *entri
                         fe_error_t *error);
 void indexes_index_clear(fe_index_t *index);
 
-/* The keys doc has in index, each a document {field: value, ...} in key order: missing fields
+/* The keys doc has in index, each a document {field: value, ...} in key order (strings replaced
+ * by their collation keys when the index has a collation, so that a unique index treats the
+ * strings its collation calls equal as duplicates): missing fields
  * are null, an array gives one key per element (an empty one, undefined), duplicates within
  * the document are removed. None when sparse and every key field is missing, or when the
  * partial filter does not match. *keys is an owned array of owned documents

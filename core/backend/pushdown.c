@@ -24,11 +24,18 @@ struct fe_plan {
    uint8_t *id_key;           /* owned */
 };
 
-static bool offer_id_equality(fe_plan_t *plan, const bson_t *filter);
+static bool offer_id_equality(fe_plan_t *plan, const bson_t *filter, const fe_collator_t *collator);
 
 fe_plan_t *
 pushdown_plan_new(const bson_t *filter, int natural_direction, int64_t skip, int64_t limit,
                   uint64_t capabilities)
+{
+   return pushdown_plan_new_collated(filter, natural_direction, skip, limit, capabilities, NULL);
+}
+
+fe_plan_t *
+pushdown_plan_new_collated(const bson_t *filter, int natural_direction, int64_t skip, int64_t limit,
+                           uint64_t capabilities, const fe_collator_t *collator)
 {
    fe_plan_t *plan = calloc(1, sizeof *plan);
    bool empty_filter = !filter || bson_empty(filter);
@@ -42,7 +49,7 @@ pushdown_plan_new(const bson_t *filter, int natural_direction, int64_t skip, int
    plan->query.filter_len = plan->filter->len;
    plan->query.terms = plan->terms;
    if ((capabilities & FERRET_CAP_FILTER_PUSHDOWN) && !empty_filter) {
-      offer_id_equality(plan, filter);
+      offer_id_equality(plan, filter, collator);
    }
    if (natural_direction != 0 && (capabilities & FERRET_CAP_SORT_PUSHDOWN)) {
       plan->sort_key.path = "$natural";
@@ -108,7 +115,7 @@ pushdown_plan_destroy(fe_plan_t *plan)
 
 /* Offers {_id: v} or {_id: {$eq: v}} when v is a plain value with a canonical key. */
 static bool
-offer_id_equality(fe_plan_t *plan, const bson_t *filter)
+offer_id_equality(fe_plan_t *plan, const bson_t *filter, const fe_collator_t *collator)
 {
    bson_iter_t iter;
    bson_iter_t value;
@@ -136,6 +143,10 @@ offer_id_equality(fe_plan_t *plan, const bson_t *filter)
        BSON_ITER_HOLDS_UNDEFINED(&value)) {
       /* Documents may hold operators, arrays match elements, regexes match patterns, and
        * null matches missing: none of these is a primary-key lookup. */
+      return false;
+   }
+   if (collator && (BSON_ITER_HOLDS_UTF8(&value) || BSON_ITER_HOLDS_SYMBOL(&value))) {
+      /* Under a collation "a" may equal "A": not a primary-key lookup either. */
       return false;
    }
    if (!idkey_encode(&value, &plan->id_key, &key_len)) {

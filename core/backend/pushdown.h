@@ -11,6 +11,7 @@
 #include <bson/bson.h>
 #include <ferret/backend.h>
 
+#include "bson/collation.h"
 #include "error/error.h"
 
 typedef struct fe_plan fe_plan_t;
@@ -24,6 +25,12 @@ typedef struct fe_plan fe_plan_t;
  */
 fe_plan_t *pushdown_plan_new(const bson_t *filter, int natural_direction, int64_t skip,
                              int64_t limit, uint64_t capabilities);
+
+/* Like pushdown_plan_new(), for a query comparing strings under collator (NULL: binary): a
+ * backend compares bytes, so no term on a string is offered unless the collation is simple. */
+fe_plan_t *pushdown_plan_new_collated(const bson_t *filter, int natural_direction, int64_t skip,
+                                      int64_t limit, uint64_t capabilities,
+                                      const fe_collator_t *collator);
 
 /* The query to hand to the backend's query() or explain(). */
 ferret_query_t *pushdown_plan_query(fe_plan_t *plan);

@@ -8,10 +8,12 @@
 
 #include <string.h>
 
+#include "bson/collation.h"
 #include "bson/numeric.h"
 
 static int compare_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
-static int compare_subdocuments(const bson_iter_t *a, const bson_iter_t *b);
+static int compare_subdocuments(const bson_iter_t *a, const bson_iter_t *b,
+                                const fe_collator_t *collator);
 
 int
 compare_type_bracket(bson_type_t type)
@@ -63,6 +65,12 @@ compare_type_bracket(bson_type_t type)
 int
 compare_values(const bson_iter_t *a, const bson_iter_t *b)
 {
+   return compare_values_collated(a, b, NULL);
+}
+
+int
+compare_values_collated(const bson_iter_t *a, const bson_iter_t *b, const fe_collator_t *collator)
+{
    bson_type_t ta = bson_iter_type(a), tb = bson_iter_type(b);
    int ba = compare_type_bracket(ta), bb = compare_type_bracket(tb);
 
@@ -84,11 +92,11 @@ compare_values(const bson_iter_t *a, const bson_iter_t *b)
       uint32_t la, lb;
       const char *sa = ta == BSON_TYPE_UTF8 ? bson_iter_utf8(a, &la) : bson_iter_symbol(a, &la);
       const char *sb = tb == BSON_TYPE_UTF8 ? bson_iter_utf8(b, &lb) : bson_iter_symbol(b, &lb);
-      return compare_bytes((const uint8_t *) sa, la, (const uint8_t *) sb, lb);
+      return collation_compare(collator, sa, la, sb, lb);
    }
    case BSON_TYPE_DOCUMENT:
    case BSON_TYPE_ARRAY:
-      return compare_subdocuments(a, b);
+      return compare_subdocuments(a, b, collator);
    case BSON_TYPE_BINARY: {
       bson_subtype_t sa, sb;
       uint32_t la, lb;
@@ -183,7 +191,7 @@ compare_values_equal(const bson_iter_t *a, const bson_iter_t *b)
 }
 
 static int
-compare_iters(bson_iter_t *ia, bson_iter_t *ib)
+compare_iters(bson_iter_t *ia, bson_iter_t *ib, const fe_collator_t *collator)
 {
    for (;;) {
       bool more_a = bson_iter_next(ia), more_b = bson_iter_next(ib);
@@ -199,7 +207,7 @@ compare_iters(bson_iter_t *ia, bson_iter_t *ib)
       if (c != 0) {
          return c < 0 ? -1 : 1;
       }
-      c = compare_values(ia, ib);
+      c = compare_values_collated(ia, ib, collator);
       if (c != 0) {
          return c;
       }
@@ -209,21 +217,27 @@ compare_iters(bson_iter_t *ia, bson_iter_t *ib)
 int
 compare_documents(const bson_t *a, const bson_t *b)
 {
+   return compare_documents_collated(a, b, NULL);
+}
+
+int
+compare_documents_collated(const bson_t *a, const bson_t *b, const fe_collator_t *collator)
+{
    bson_iter_t ia, ib;
    if (!bson_iter_init(&ia, a) || !bson_iter_init(&ib, b)) {
       return 0;
    }
-   return compare_iters(&ia, &ib);
+   return compare_iters(&ia, &ib, collator);
 }
 
 static int
-compare_subdocuments(const bson_iter_t *a, const bson_iter_t *b)
+compare_subdocuments(const bson_iter_t *a, const bson_iter_t *b, const fe_collator_t *collator)
 {
    bson_iter_t ia, ib;
    if (!bson_iter_recurse(a, &ia) || !bson_iter_recurse(b, &ib)) {
       return 0;
    }
-   return compare_iters(&ia, &ib);
+   return compare_iters(&ia, &ib, collator);
 }
 
 static int

@@ -227,17 +227,79 @@ args_check_collation(const bson_t *doc, fe_error_t *error)
 bool
 args_check_collation_at(const bson_iter_t *iter, fe_error_t *error)
 {
-   bson_iter_t locale;
+   fe_collator_t *collator = NULL;
    if (!iter || BSON_ITER_HOLDS_NULL(iter)) {
       return true;
    }
-   if (BSON_ITER_HOLDS_DOCUMENT(iter) && bson_iter_recurse(iter, &locale) &&
-       bson_iter_find(&locale, "locale") && BSON_ITER_HOLDS_UTF8(&locale) &&
-       strcmp(bson_iter_utf8(&locale, NULL), "simple") == 0) {
+   if (!collation_parse_iter(iter, "collation", &collator, error)) {
+      return false;
+   }
+   if (collator) {
+      collation_destroy(collator);
+      return error_set(error, FE_BadValue, "only the simple collation is supported here");
+   }
+   return true;
+}
+
+static void
+copy_options(void *ctx, const uint8_t *data, size_t len)
+{
+   bson_t view;
+   if (bson_init_static(&view, data, len)) {
+      bson_destroy((bson_t *) ctx);
+      bson_copy_to(&view, (bson_t *) ctx);
+   }
+}
+
+bool
+args_resolve_collation(const bson_t *collation, const fe_store_t *store, fe_collator_t **out,
+                       fe_error_t *error)
+{
+   bson_t options = BSON_INITIALIZER;
+   ferret_error_t backend_error = {0};
+   ferret_status_t status;
+   bson_iter_t iter;
+   bool ok = false;
+
+   *out = NULL;
+   if (collation) {
+      return collation_parse(collation, out, error);
+   }
+   if (!store || !store->methods || !store->methods->collection_options) {
       return true;
    }
-   return error_set(error, FE_BadValue,
-                    "collation is not supported; only the simple binary comparison is");
+   status = store->methods->collection_options(store->session, &store->ns, copy_options, &options,
+                                               &backend_error);
+   if (status == FERRET_ERR_NAMESPACE_NOT_FOUND) {
+      ok = true;
+      goto done;
+   }
+   if (status != FERRET_OK) {
+      error_set_from_backend(error, store->backend_name, status, &backend_error);
+      goto done;
+   }
+   if (!bson_iter_init_find(&iter, &options, "collation") || !BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+      ok = true;
+      goto done;
+   }
+   ok = collation_parse_iter(&iter, "collation", out, error);
+
+done:
+   bson_destroy(&options);
+   return ok;
+}
+
+bool
+args_collation(const bson_t *doc, const fe_store_t *store, fe_collator_t **out, fe_error_t *error)
+{
+   bson_t collation;
+   bool present = false;
+
+   *out = NULL;
+   if (!args_document(doc, "collation", &collation, &present, error)) {
+      return false;
+   }
+   return args_resolve_collation(present ? &collation : NULL, store, out, error);
 }
 
 bool

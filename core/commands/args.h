@@ -9,6 +9,8 @@
 
 #include <bson/bson.h>
 
+#include "backend/generic.h"
+#include "bson/collation.h"
 #include "commands/dispatch.h"
 #include "cursor/cursor.h"
 
@@ -44,8 +46,21 @@ bool args_int64(const bson_t *command, const char *key, int64_t *out, fe_error_t
  * absent. Error 14 TypeMismatch for another type. */
 bool args_bool(const bson_t *command, const char *key, bool *out, fe_error_t *error);
 
-/* Fails (code 2) when doc carries a collation other than the simple binary one, which the
- * server does not implement: silently comparing differently would give wrong answers. */
+/* The collation an operation uses: collation (a collation document; NULL when the operation
+ * has none) or else the default collation of the collection store names (store nullable: no
+ * default), stored in its options by create. *out (caller storage) receives an owned collator
+ * (collation_destroy()), or NULL for the simple binary comparison. Errors: those of
+ * collation_parse(), the backend's. */
+bool args_resolve_collation(const bson_t *collation, const fe_store_t *store, fe_collator_t **out,
+                            fe_error_t *error);
+
+/* args_resolve_collation() for the "collation" field of doc (a command or a statement; null is
+ * as absent). Error 14 TypeMismatch when it is not a document. */
+bool args_collation(const bson_t *doc, const fe_store_t *store, fe_collator_t **out,
+                    fe_error_t *error);
+
+/* Fails when doc carries a collation other than the simple one: for what does not implement
+ * collations yet (views). Errors: those of collation_parse(), 2 BadValue for a non-simple one. */
 bool args_check_collation(const bson_t *doc, fe_error_t *error);
 
 /* One field found by args_find_fields(). A struct, not a bare bson_iter_t, because libbson

@@ -257,6 +257,24 @@ cmd_create(fe_ctx_t *ctx, fe_error_t *error)
             error_set(error, FE_CommandNotSupported, "'%s' collections are not supported", key);
             goto done;
          }
+         if (strcmp(key, "collation") == 0) {
+            /* Stored as mongod stores it: the full specification, none for simple. */
+            fe_collator_t *collator = NULL;
+            bson_t spec;
+            if (BSON_ITER_HOLDS_NULL(&iter)) {
+               continue;
+            }
+            if (!collation_parse_iter(&iter, "collation", &collator, error)) {
+               goto done;
+            }
+            if (collator) {
+               BSON_APPEND_DOCUMENT_BEGIN(&options, "collation", &spec);
+               collation_append_spec(collator, &spec);
+               bson_append_document_end(&options, &spec);
+               collation_destroy(collator);
+            }
+            continue;
+         }
          bson_append_iter(&options, key, -1, &iter);
       }
    }

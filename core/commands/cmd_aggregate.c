@@ -84,6 +84,13 @@ static bool coll_stats_document(fe_ctx_t *ctx, const char *collection, const bso
 static bool is_id_violation(const bson_t *duplicate);
 
 /* The collection reader handed to the pipeline */
+/* What the reader of other collections needs: the command, and the collation its filters
+ * compare strings with (pushdown must know it). */
+typedef struct reader_ctx {
+   fe_ctx_t *cmd;
+   const fe_collator_t *collator; /* borrowed; NULL: binary */
+} reader_ctx_t;
+
 static bool reader_open(void *ctx, const char *collection, const bson_t *filter, void **cursor,
                         fe_error_t *error);
 static bool reader_next(void *cursor, const bson_t **doc, fe_error_t *error);
@@ -117,7 +124,9 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    bson_t rest = BSON_INITIALIZER; /* the stages after a leading $collStats or $currentOp */
    bson_t source_spec;             /* static view of that stage's specification */
    const char *source_stage = NULL;
-   pipeline_reader_t base_reader = {reader_open, reader_next, reader_close, ctx};
+   fe_collator_t *collator = NULL;
+   reader_ctx_t reader_ctx = {ctx, NULL};
+   pipeline_reader_t base_reader = {reader_open, reader_next, reader_close, &reader_ctx};
    cmd_views_reader_t reader;                          /* reads views too */
    cmd_views_source_t view = {NULL, BSON_INITIALIZER}; /* when collection is a view */
    textsearch_source_t *text = NULL;                   /* a leading $text $match, run here */
@@ -137,7 +146,10 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
          "Invalid command format: the 'aggregate' field must specify a collection name or 1");
       goto done;
    }
-   if (!args_check_collation(ctx->command, error) ||
+   if (collection) {
+      write_ops_store(ctx, collection, &store);
+   }
+   if (!args_collation(ctx->command, collection ? &store : NULL, &collator, error) ||
        !args_array(ctx->command, "pipeline", &stages, &has_pipeline, error) ||
        !args_document(ctx->command, "let", &let, NULL, error) ||
        !args_document(ctx->command, "cursor", &cursor_options, &has_cursor, error) ||
@@ -166,11 +178,13 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
                              &text_rest, &text, error)) {
       goto done;
    }
-   pipeline = pipeline_compile(text           ? &text_rest
-                               : source_stage ? &rest
-                                              : &stages,
-                               bson_empty(&let) ? NULL : &let,
-                               PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, error);
+   reader_ctx.collator = collator;
+   pipeline =
+      pipeline_compile_collated(text           ? &text_rest
+                                : source_stage ? &rest
+                                               : &stages,
+                                bson_empty(&let) ? NULL : &let,
+                                PIPELINE_WITH_OUTPUT | PIPELINE_WITH_SESSIONS, collator, error);
    if (!pipeline) {
       goto done;
    }
@@ -222,8 +236,8 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    } else if (collection) {
       write_ops_store(ctx, view.collection ? view.collection : collection, &store);
       source.store = &store;
-      plan = pushdown_plan_new(text ? textsearch_source_filter(text) : leading, 0, 0, 0,
-                               store.capabilities);
+      plan = pushdown_plan_new_collated(text ? textsearch_source_filter(text) : leading, 0, 0, 0,
+                                        store.capabilities, collator);
       if (!plan) {
          error_set(error, FE_ExceededMemoryLimit, "out of memory");
          goto done;
@@ -281,6 +295,7 @@ done:
    if (pipeline) {
       pipeline_destroy(pipeline);
    }
+   collation_destroy(collator);
    return ok;
 }
 
@@ -794,7 +809,8 @@ static bool
 reader_open(void *ctx, const char *collection, const bson_t *filter, void **cursor,
             fe_error_t *error)
 {
-   fe_ctx_t *cmd = ctx;
+   const reader_ctx_t *reader = ctx;
+   fe_ctx_t *cmd = reader->cmd;
    reader_cursor_t *rc = NULL;
    ferret_error_t backend_error = {0};
    ferret_status_t status;
@@ -812,7 +828,7 @@ reader_open(void *ctx, const char *collection, const bson_t *filter, void **curs
    write_ops_store(cmd, collection, &rc->store);
    /* The store borrows the name; the pipeline keeps it alive only for this call. */
    rc->store.ns.collection = bson_strdup(collection);
-   rc->plan = pushdown_plan_new(filter, 0, 0, 0, rc->store.capabilities);
+   rc->plan = pushdown_plan_new_collated(filter, 0, 0, 0, rc->store.capabilities, reader->collator);
    if (!rc->current || !rc->plan) {
       reader_close(rc);
       return error_set(error, FE_ExceededMemoryLimit, "out of memory");

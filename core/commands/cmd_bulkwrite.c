@@ -503,15 +503,18 @@ run_delete(bulk_t *bulk, int32_t idx, size_t ns_index, const bson_t *op)
 {
    fe_error_t error = {0};
    bson_t filter;
+   bson_t collation;
+   bool has_collation = false;
    bool multi = false;
    int64_t deleted = 0;
    bson_t *item;
 
-   if (!args_check_collation(op, &error) || !args_document(op, "filter", &filter, NULL, &error) ||
+   if (!args_document(op, "collation", &collation, &has_collation, &error) ||
+       !args_document(op, "filter", &filter, NULL, &error) ||
        !args_bool(op, "multi", &multi, &error) ||
-       !write_ops_delete(&bulk->ns[ns_index].store, &filter, NULL,
-                         bson_empty(&bulk->let) ? NULL : &bulk->let, multi, &deleted, NULL,
-                         &error)) {
+       !write_ops_delete_collated(
+          &bulk->ns[ns_index].store, &filter, NULL, bson_empty(&bulk->let) ? NULL : &bulk->let,
+          has_collation ? &collation : NULL, multi, &deleted, NULL, &error)) {
       add_error(bulk, idx, &error, NULL, NULL);
       return;
    }

@@ -18,6 +18,8 @@ typedef struct find_args {
    bson_t sort;
    bson_t projection;
    bson_t let;
+   bson_t collation; /* static view; has_collation says whether there is one */
+   bool has_collation;
    int64_t skip;
    int64_t limit;
    int64_t batch_size;
@@ -32,7 +34,7 @@ static bool materialize(fe_cursor_t *cursor, bson_t **docs, size_t count, int64_
                         int64_t limit, const fe_projection_t *projection, fe_error_t *error);
 static void distinct_values_at(const bson_t *doc, const char *path, bson_t ***values, size_t *count,
                                size_t *capacity);
-static int compare_wrapped(const void *a, const void *b);
+static int compare_wrapped(const void *a, const void *b, void *collator);
 
 bool
 cmd_find(fe_ctx_t *ctx, fe_error_t *error)
@@ -44,6 +46,7 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
    fe_sort_t *sort = NULL;
    fe_filter_t *filter = NULL;
    fe_projection_t *projection = NULL;
+   fe_collator_t *collator = NULL;
    bson_t **docs = NULL;
    size_t count = 0;
    int natural = 0;
@@ -54,8 +57,12 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
       goto done;
    }
    write_ops_store(ctx, collection, &store);
-   if (!(filter = filter_compile_with_let(&args.filter, bson_empty(&args.let) ? NULL : &args.let,
-                                          error)) ||
+   if (!args_resolve_collation(args.has_collation ? &args.collation : NULL, &store, &collator,
+                               error)) {
+      goto done;
+   }
+   if (!(filter = filter_compile_collated(&args.filter, bson_empty(&args.let) ? NULL : &args.let,
+                                          collator, error)) ||
        !textsearch_bind(&store, filter, &has_text, error)) {
       goto done;
    }
@@ -70,7 +77,7 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
       goto done;
    }
    if (!bson_empty(&args.sort)) {
-      if (!(sort = sort_compile(&args.sort, error))) {
+      if (!(sort = sort_compile_collated(&args.sort, collator, error))) {
          goto done;
       }
       if (!sort_is_natural(sort, &natural)) {
@@ -91,6 +98,9 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
       }
       docs = NULL;
    } else {
+      /* The cursor's filter outlives the command: it keeps the collator. */
+      filter_adopt_collator(filter, collator);
+      collator = NULL;
       cursor->filter = filter;
       cursor->projection = projection;
       filter = NULL;
@@ -114,6 +124,7 @@ done:
    if (projection) {
       projection_destroy(projection);
    }
+   collation_destroy(collator);
    return ok;
 }
 
@@ -127,10 +138,11 @@ cmd_count(fe_ctx_t *ctx, fe_error_t *error)
    int64_t limit = 0;
    fe_filter_t *filter = NULL;
    fe_cursor_t *cursor = NULL;
+   fe_collator_t *collator = NULL;
    int64_t n = 0;
    bool ok = false;
 
-   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
+   if (!args_collection(ctx, &collection, error) ||
        !args_document(ctx->command, "query", &query, NULL, error) ||
        !args_int64(ctx->command, "skip", &skip, error) ||
        !args_int64(ctx->command, "limit", &limit, error)) {
@@ -143,9 +155,13 @@ cmd_count(fe_ctx_t *ctx, fe_error_t *error)
    /* A negative limit counts like its absolute value, as MongoDB's count does. */
    limit = limit < 0 ? -limit : limit;
    write_ops_store(ctx, collection, &store);
-   if (!(filter = filter_compile(&query, error)) || !textsearch_bind(&store, filter, NULL, error)) {
+   if (!args_collation(ctx->command, &store, &collator, error) ||
+       !(filter = filter_compile_collated(&query, NULL, collator, error)) ||
+       !textsearch_bind(&store, filter, NULL, error)) {
       goto done;
    }
+   filter_adopt_collator(filter, collator);
+   collator = NULL;
    cursor = cursor_new(ctx->db, collection);
    if (!cursor) {
       error_set(error, FE_ExceededMemoryLimit, "out of memory");
@@ -178,6 +194,7 @@ done:
    if (filter) {
       filter_destroy(filter);
    }
+   collation_destroy(collator);
    return ok;
 }
 
@@ -197,9 +214,10 @@ cmd_distinct(fe_ctx_t *ctx, fe_error_t *error)
    size_t capacity = 0;
    bson_t array;
    uint32_t index = 0;
+   fe_collator_t *collator = NULL;
    bool ok = false;
 
-   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
+   if (!args_collection(ctx, &collection, error) ||
        !args_document(ctx->command, "query", &query, NULL, error)) {
       goto done;
    }
@@ -214,7 +232,9 @@ cmd_distinct(fe_ctx_t *ctx, fe_error_t *error)
    }
    key = bson_iter_utf8(&iter, NULL);
    write_ops_store(ctx, collection, &store);
-   if (!(filter = filter_compile(&query, error)) || !textsearch_bind(&store, filter, NULL, error) ||
+   if (!args_collation(ctx->command, &store, &collator, error) ||
+       !(filter = filter_compile_collated(&query, NULL, collator, error)) ||
+       !textsearch_bind(&store, filter, NULL, error) ||
        !generic_collect(&store, filter, &query, NULL, 0, &docs, &count, error)) {
       goto done;
    }
@@ -222,14 +242,14 @@ cmd_distinct(fe_ctx_t *ctx, fe_error_t *error)
       distinct_values_at(docs[i], key, &values, &value_count, &capacity);
    }
    if (value_count > 1) {
-      qsort(values, value_count, sizeof *values, compare_wrapped);
+      qsort_r(values, value_count, sizeof *values, compare_wrapped, collator);
    }
    BSON_APPEND_ARRAY_BEGIN(ctx->reply, "values", &array);
    for (size_t i = 0; i < value_count; i++) {
       bson_iter_t value;
       char number[16];
       const char *number_ptr;
-      if (i > 0 && compare_wrapped(&values[i - 1], &values[i]) == 0) {
+      if (i > 0 && compare_wrapped(&values[i - 1], &values[i], collator) == 0) {
          continue;
       }
       if (bson_iter_init(&value, values[i]) && bson_iter_next(&value)) {
@@ -246,6 +266,7 @@ done:
    if (filter) {
       filter_destroy(filter);
    }
+   collation_destroy(collator);
    return ok;
 }
 
@@ -273,7 +294,8 @@ parse_find_args(const fe_ctx_t *ctx, find_args_t *args, fe_error_t *error)
    memset(args, 0, sizeof *args);
    args->batch_size = ARGS_DEFAULT_BATCH_SIZE;
    args_find_fields(ctx->command, keys, COUNT, fields);
-   if (!args_check_collation_at(AT(COLLATION), error) ||
+   if (!args_document_at(AT(COLLATION), keys[COLLATION], &args->collation, &args->has_collation,
+                         error) ||
        !args_document_at(AT(FILTER), keys[FILTER], &args->filter, NULL, error) ||
        !args_document_at(AT(SORT), keys[SORT], &args->sort, NULL, error) ||
        !args_document_at(AT(PROJECTION), keys[PROJECTION], &args->projection, NULL, error) ||
@@ -315,7 +337,8 @@ open_stream(fe_ctx_t *ctx, const fe_store_t *store, fe_cursor_t *cursor, const b
    ferret_status_t status;
    ferret_query_t *query;
 
-   cursor->plan = pushdown_plan_new(filter_spec, natural, skip, limit, store->capabilities);
+   cursor->plan = pushdown_plan_new_collated(filter_spec, natural, skip, limit, store->capabilities,
+                                             filter_collator(cursor->filter));
    if (!cursor->plan) {
       return error_set(error, FE_ExceededMemoryLimit, "out of memory");
    }
@@ -486,7 +509,7 @@ distinct_values_at(const bson_t *doc, const char *path, bson_t ***values, size_t
 }
 
 static int
-compare_wrapped(const void *a, const void *b)
+compare_wrapped(const void *a, const void *b, void *collator)
 {
    bson_iter_t left;
    bson_iter_t right;
@@ -494,5 +517,5 @@ compare_wrapped(const void *a, const void *b)
    bson_iter_init(&right, *(bson_t *const *) b);
    bson_iter_next(&left);
    bson_iter_next(&right);
-   return compare_values(&left, &right);
+   return compare_values_collated(&left, &right, collator);
 }

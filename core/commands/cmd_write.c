@@ -230,6 +230,8 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
       fe_error_t item_error = {0};
       bson_t item;
       bson_t q;
+      bson_t collation;
+      bool has_collation = false;
       int64_t limit = 0;
       int64_t deleted = 0;
       const uint8_t *data;
@@ -244,7 +246,7 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
          bson_iter_document(&items, &len, &data);
          bson_init_static(&item, data, len);
          bson_destroy(&q);
-         if (args_check_collation(&item, &item_error) &&
+         if (args_document(&item, "collation", &collation, &has_collation, &item_error) &&
              args_document(&item, "q", &q, &has_q, &item_error) &&
              args_int64(&item, "limit", &limit, &item_error)) {
             if (!has_q) {
@@ -255,8 +257,9 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
                          "The limit field in delete objects must be 0 or 1. Got %lld",
                          (long long) limit);
             } else {
-               item_ok = write_ops_delete(&store, &q, NULL, bson_empty(&let) ? NULL : &let,
-                                          limit == 0, &deleted, NULL, &item_error);
+               item_ok = write_ops_delete_collated(&store, &q, NULL, bson_empty(&let) ? NULL : &let,
+                                                   has_collation ? &collation : NULL, limit == 0,
+                                                   &deleted, NULL, &item_error);
             }
          }
       }
@@ -286,7 +289,8 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
 {
    const char *collection;
    fe_store_t store;
-   bson_t query, sort, fields, update, array_filters, let;
+   bson_t query, sort, fields, update, array_filters, let, collation;
+   bool has_collation = false;
    bool has_update = false;
    bool has_fields = false;
    bool remove = false;
@@ -304,7 +308,8 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
    memset(&result, 0, sizeof result);
    bson_init(&result.upserted_id);
    bson_init(&update);
-   if (!args_collection(ctx, &collection, error) || !args_check_collation(ctx->command, error) ||
+   if (!args_collection(ctx, &collection, error) ||
+       !args_document(ctx->command, "collation", &collation, &has_collation, error) ||
        !args_document(ctx->command, "query", &query, NULL, error) ||
        !args_document(ctx->command, "sort", &sort, NULL, error) ||
        !args_document(ctx->command, "fields", &fields, &has_fields, error) ||
@@ -357,8 +362,9 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
    BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "lastErrorObject", &last_error);
    if (remove) {
       int64_t deleted = 0;
-      if (!write_ops_delete(&store, &query, &sort, bson_empty(&let) ? NULL : &let, false, &deleted,
-                            &removed, error)) {
+      if (!write_ops_delete_collated(&store, &query, &sort, bson_empty(&let) ? NULL : &let,
+                                     has_collation ? &collation : NULL, false, &deleted, &removed,
+                                     error)) {
          bson_append_document_end(ctx->reply, &last_error);
          goto done;
       }
@@ -373,6 +379,7 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
          .array_filters = bson_empty(&array_filters) ? NULL : &array_filters,
          .sort = &sort,
          .let = bson_empty(&let) ? NULL : &let,
+         .collation = has_collation ? &collation : NULL,
          .multi = false,
          .upsert = upsert,
          .want_documents = true,

@@ -31,9 +31,12 @@ static bool upsert(const fe_store_t *store, const fe_index_set_t *indexes,
                    const fe_update_statement_t *statement, const fe_update_t *update,
                    fe_update_result_t *result, bool *duplicate, bool *index_duplicate,
                    fe_error_t *error);
+static bool compile_collated_filter(const fe_store_t *store, const bson_t *filter_spec,
+                                    const bson_t *let, const bson_t *collation,
+                                    fe_filter_t **filter, fe_error_t *error);
 static bool delete_matching(const fe_store_t *store, const bson_t *filter_spec,
-                            const bson_t *sort_spec, const bson_t *let, size_t limit,
-                            int64_t *deleted, bson_t **removed, fe_error_t *error);
+                            const bson_t *collation, const bson_t *sort_spec, const bson_t *let,
+                            size_t limit, int64_t *deleted, bson_t **removed, fe_error_t *error);
 static bson_t *take_duplicate(bson_t *duplicate);
 static bool insert_segment(const fe_store_t *store, const fe_index_set_t *set,
                            const bson_t *const *docs, size_t start, size_t count, bool ordered,
@@ -162,16 +165,18 @@ write_ops_parse_update(const bson_t *item, const fe_update_names_t *names, const
    bool has_filter = false;
    bool has_array_filters = false;
    bool has_sort = false;
+   bool has_collation = false;
    const uint8_t *data;
    uint32_t len;
 
    memset(statement, 0, sizeof *statement);
+   bson_init(&parse->collation);
    bson_init(&parse->filter);
    bson_init(&parse->update);
    bson_init(&parse->array_filters);
    bson_init(&parse->sort);
    bson_init(&parse->let);
-   if (!args_check_collation(item, error) ||
+   if (!args_document(item, "collation", &parse->collation, &has_collation, error) ||
        !args_document(item, names->filter, &parse->filter, &has_filter, error) ||
        !args_array(item, "arrayFilters", &parse->array_filters, &has_array_filters, error) ||
        !args_bool(item, "multi", &statement->multi, error) ||
@@ -183,6 +188,7 @@ write_ops_parse_update(const bson_t *item, const fe_update_names_t *names, const
       return error_set(error, 40414, "BSON field '%s.%s' is missing but a required field",
                        names->what, names->filter);
    }
+   statement->collation = has_collation ? &parse->collation : NULL;
    if (!bson_iter_init_find(&iter, item, names->update)) {
       return error_set(error, 40414, "BSON field '%s.%s' is missing but a required field",
                        names->what, names->update);
@@ -224,6 +230,28 @@ write_ops_parse_destroy(fe_update_parse_t *parse)
    bson_destroy(&parse->array_filters);
    bson_destroy(&parse->sort);
    bson_destroy(&parse->let);
+   bson_destroy(&parse->collation);
+}
+
+/* Compiles filter_spec with let under the collation (the statement's collation document, else
+ * the collection's default); *filter owns the collator. */
+static bool
+compile_collated_filter(const fe_store_t *store, const bson_t *filter_spec, const bson_t *let,
+                        const bson_t *collation, fe_filter_t **filter, fe_error_t *error)
+{
+   fe_collator_t *collator = NULL;
+
+   *filter = NULL;
+   if (!args_resolve_collation(collation, store, &collator, error)) {
+      return false;
+   }
+   *filter = filter_compile_collated(filter_spec, let, collator, error);
+   if (!*filter) {
+      collation_destroy(collator);
+      return false;
+   }
+   filter_adopt_collator(*filter, collator);
+   return true;
 }
 
 bool
@@ -312,8 +340,9 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
    if (!indexes_load(store, true, &indexes, error)) {
       goto done;
    }
-   filter = filter_compile_with_let(statement->filter, statement->let, error);
-   if (!filter || !textsearch_bind(store, filter, NULL, error)) {
+   if (!compile_collated_filter(store, statement->filter, statement->let, statement->collation,
+                                &filter, error) ||
+       !textsearch_bind(store, filter, NULL, error)) {
       goto done;
    }
    update = update_compile_with_let(statement->update, statement->update_is_pipeline,
@@ -392,22 +421,31 @@ write_ops_delete(const fe_store_t *store, const bson_t *filter_spec, const bson_
                  const bson_t *let, bool multi, int64_t *deleted, bson_t **removed,
                  fe_error_t *error)
 {
-   return delete_matching(store, filter_spec, sort_spec, let, multi ? 0 : 1, deleted, removed,
+   return delete_matching(store, filter_spec, NULL, sort_spec, let, multi ? 0 : 1, deleted, removed,
                           error);
+}
+
+bool
+write_ops_delete_collated(const fe_store_t *store, const bson_t *filter_spec,
+                          const bson_t *sort_spec, const bson_t *let, const bson_t *collation,
+                          bool multi, int64_t *deleted, bson_t **removed, fe_error_t *error)
+{
+   return delete_matching(store, filter_spec, collation, sort_spec, let, multi ? 0 : 1, deleted,
+                          removed, error);
 }
 
 bool
 write_ops_delete_some(const fe_store_t *store, const bson_t *filter_spec, size_t limit,
                       int64_t *deleted, fe_error_t *error)
 {
-   return delete_matching(store, filter_spec, NULL, NULL, limit, deleted, NULL, error);
+   return delete_matching(store, filter_spec, NULL, NULL, NULL, limit, deleted, NULL, error);
 }
 
 /* Deletes up to limit (0: all) documents matching filter_spec, the first in sort order. */
 static bool
-delete_matching(const fe_store_t *store, const bson_t *filter_spec, const bson_t *sort_spec,
-                const bson_t *let, size_t limit, int64_t *deleted, bson_t **removed,
-                fe_error_t *error)
+delete_matching(const fe_store_t *store, const bson_t *filter_spec, const bson_t *collation,
+                const bson_t *sort_spec, const bson_t *let, size_t limit, int64_t *deleted,
+                bson_t **removed, fe_error_t *error)
 {
    fe_filter_t *filter = NULL;
    fe_sort_t *sort = NULL;
@@ -423,11 +461,12 @@ delete_matching(const fe_store_t *store, const bson_t *filter_spec, const bson_t
    if (!indexes_load(store, true, &indexes, error)) {
       goto done;
    }
-   filter = filter_compile_with_let(filter_spec, let, error);
-   if (!filter || !textsearch_bind(store, filter, NULL, error)) {
+   if (!compile_collated_filter(store, filter_spec, let, collation, &filter, error) ||
+       !textsearch_bind(store, filter, NULL, error)) {
       goto done;
    }
-   if (sort_spec && !bson_empty(sort_spec) && !(sort = sort_compile(sort_spec, error))) {
+   if (sort_spec && !bson_empty(sort_spec) &&
+       !(sort = sort_compile_collated(sort_spec, filter_collator(filter), error))) {
       goto done;
    }
    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -525,7 +564,7 @@ update_documents(const fe_store_t *store, const fe_index_set_t *indexes,
    result->matched = 0;
    result->modified = 0;
    if (statement->sort && !bson_empty(statement->sort) &&
-       !(sort = sort_compile(statement->sort, error))) {
+       !(sort = sort_compile_collated(statement->sort, filter_collator(filter), error))) {
       goto done;
    }
    if (!generic_collect(store, filter, statement->filter, sort, statement->multi ? 0 : 1, &docs,

@@ -28,6 +28,7 @@ typedef struct fe_update_statement {
    const bson_t *array_filters; /* borrowed; NULL for none */
    const bson_t *sort;          /* borrowed; NULL for none: the first match in sort order */
    const bson_t *let;           /* borrowed; variables for $expr and pipelines, or NULL */
+   const bson_t *collation;     /* borrowed; the statement's, or NULL: the collection's */
    bool multi;
    bool upsert;
    bool want_documents; /* keep the document before and after (findAndModify) */
@@ -69,12 +70,13 @@ typedef struct fe_update_parse {
    bson_t array_filters;            /* static view */
    bson_t sort;                     /* static view; empty for none */
    bson_t let;                      /* owned: the command's let merged with the constants */
+   bson_t collation;                /* static view; empty for none */
 } fe_update_parse_t;
 
 /* Parses an update statement's filter, update, arrayFilters, multi, upsert, sort (8.0: only
- * when !multi) and constants, and checks collation; let (nullable) is the command's. *parse
- * is caller storage, initialized even on failure. Errors: 40414 for a missing field, 14/9
- * for a wrong type, 72 for sort with multi, 2 for a non-simple collation. */
+ * when !multi), constants and collation (checked when the statement runs); let (nullable) is
+ * the command's. *parse is caller storage, initialized even on failure. Errors: 40414 for a
+ * missing field, 14/9 for a wrong type, 72 for sort with multi. */
 bool write_ops_parse_update(const bson_t *item, const fe_update_names_t *names, const bson_t *let,
                             fe_update_parse_t *parse, fe_error_t *error);
 
@@ -106,6 +108,12 @@ void write_ops_result_destroy(fe_update_result_t *result);
 bool write_ops_delete(const fe_store_t *store, const bson_t *filter, const bson_t *sort,
                       const bson_t *let, bool multi, int64_t *deleted, bson_t **removed,
                       fe_error_t *error);
+
+/* write_ops_delete() under collation (a collation document; NULL: the collection's default,
+ * as write_ops_delete() uses). */
+bool write_ops_delete_collated(const fe_store_t *store, const bson_t *filter, const bson_t *sort,
+                               const bson_t *let, const bson_t *collation, bool multi,
+                               int64_t *deleted, bson_t **removed, fe_error_t *error);
 
 /* Deletes at most limit (0: all) documents matching filter, through the same path as
  * write_ops_delete(), for callers that work in bounded batches (the TTL monitor). */

@@ -24,6 +24,7 @@ struct fe_expr_let {
    bson_value_t *values; /* owned */
    fe_expr_var_t *vars;  /* owned chain over the two arrays above; vars[n - 1] is innermost */
    size_t n;
+   const fe_expr_var_t *outer; /* borrowed; where the chain continues, or NULL */
 };
 
 /* Compilation. */
@@ -392,6 +393,13 @@ expr_value_is_true(const bson_value_t *v)
 int
 expr_compare_values(const bson_value_t *a, const bson_value_t *b)
 {
+   return expr_compare_values_collated(a, b, NULL);
+}
+
+int
+expr_compare_values_collated(const bson_value_t *a, const bson_value_t *b,
+                             const fe_collator_t *collator)
+{
    if (is_missing(a) || is_missing(b)) {
       if (is_missing(a) && is_missing(b)) {
          return 0;
@@ -402,7 +410,7 @@ expr_compare_values(const bson_value_t *a, const bson_value_t *b)
       }
       return a->value_type == BSON_TYPE_MINKEY ? -1 : 1;
    }
-   return update_util_compare_values(a, b);
+   return update_util_compare_values_collated(a, b, collator);
 }
 
 bool
@@ -442,13 +450,25 @@ expr_destroy(fe_expr_t *e)
 fe_expr_let_t *
 expr_let_compile(const bson_t *let, fe_error_t *error)
 {
+   return expr_let_compile_outer(let, NULL, error);
+}
+
+fe_expr_let_t *
+expr_let_compile_outer(const bson_t *let, const fe_expr_var_t *outer, fe_error_t *error)
+{
    fe_expr_let_t *l = bson_malloc0(sizeof *l);
-   size_t n = bson_count_keys(let);
+   bson_t none = BSON_INITIALIZER;
+   size_t n;
    bson_t empty = BSON_INITIALIZER;
    bson_iter_t iter;
    fe_expr_t *e = NULL;
    bool ok = false;
 
+   if (!let) {
+      let = &none;
+   }
+   n = bson_count_keys(let);
+   l->outer = outer;
    l->names = bson_malloc0(sizeof *l->names * (n + 1));
    l->values = bson_malloc0(sizeof *l->values * (n + 1));
    l->vars = bson_malloc0(sizeof *l->vars * (n + 1));
@@ -487,7 +507,18 @@ done:
 const fe_expr_var_t *
 expr_let_vars(const fe_expr_let_t *let)
 {
-   return let && let->n ? &let->vars[let->n - 1] : NULL;
+   return !let ? NULL : let->n ? &let->vars[let->n - 1] : let->outer;
+}
+
+const fe_collator_t *
+expr_vars_collator(const fe_expr_var_t *vars)
+{
+   for (; vars; vars = vars->next) {
+      if (vars->collator) {
+         return vars->collator;
+      }
+   }
+   return NULL;
 }
 
 void
@@ -1818,7 +1849,7 @@ op_max_min(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       if (best == SIZE_MAX) {
          best = i;
       } else {
-         int cmp = expr_compare_values(&vals[i], &vals[best]);
+         int cmp = expr_compare_values_collated(&vals[i], &vals[best], expr_vars_collator(c->vars));
          if (max ? cmp > 0 : cmp < 0) {
             best = i;
          }
@@ -1884,7 +1915,7 @@ op_cmp(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (!eval_args(e, c, vals)) {
       return false;
    }
-   cmp = expr_compare_values(&vals[0], &vals[1]);
+   cmp = expr_compare_values_collated(&vals[0], &vals[1], expr_vars_collator(c->vars));
    set_int32(out, cmp < 0 ? -1 : cmp > 0);
    destroy_values(vals, 2);
    return true;
@@ -1901,7 +1932,7 @@ op_compare(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (!eval_args(e, c, vals)) {
       return false;
    }
-   cmp = expr_compare_values(&vals[0], &vals[1]);
+   cmp = expr_compare_values_collated(&vals[0], &vals[1], expr_vars_collator(c->vars));
    if (strcmp(name, "$eq") == 0) {
       r = cmp == 0;
    } else if (strcmp(name, "$ne") == 0) {
@@ -2073,7 +2104,8 @@ op_in(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       bson_iter_t iter;
       array_iter(&vals[1], &holder, &iter);
       while (!found && bson_iter_next(&iter)) {
-         found = expr_compare_values(&vals[0], bson_iter_value(&iter)) == 0;
+         found = expr_compare_values_collated(&vals[0], bson_iter_value(&iter),
+                                              expr_vars_collator(c->vars)) == 0;
       }
    }
    set_bool(out, found);

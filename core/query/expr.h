@@ -9,6 +9,7 @@
 
 #include <bson/bson.h>
 
+#include "bson/collation.h"
 #include "error/error.h"
 
 typedef struct fe_expr fe_expr_t;
@@ -20,7 +21,18 @@ typedef struct fe_expr_var {
    const char *name;          /* without the "$$" */
    const bson_value_t *value; /* BSON_TYPE_EOD means missing */
    const struct fe_expr_var *next;
+   /* Set only on the binding named EXPR_COLLATION_VAR, which carries the collation of the
+    * command (borrowed; NULL: binary) to every expression and filter evaluated with the
+    * chain; expr_vars_collator() finds it. */
+   const fe_collator_t *collator;
 } fe_expr_var_t;
+
+/* The name of the binding that carries the collation: no expression can name it (a user
+ * variable starts with a lower-case letter, a system one with an upper-case one). */
+#define EXPR_COLLATION_VAR "$collation"
+
+/* The collation a chain of bindings carries (NULL: binary). */
+const fe_collator_t *expr_vars_collator(const fe_expr_var_t *vars);
 
 /* Compiles the expression at value (any BSON value: a string starting with '$' is a field
  * path or variable, a document is an operator or an object of expressions, an array is an
@@ -55,6 +67,10 @@ bool expr_value_is_true(const bson_value_t *value);
 /* Compares two values as aggregation does (BSON order, missing lowest): <0, 0, >0. */
 int expr_compare_values(const bson_value_t *a, const bson_value_t *b);
 
+/* As expr_compare_values(), with strings compared under collator (NULL: binary). */
+int expr_compare_values_collated(const bson_value_t *a, const bson_value_t *b,
+                                 const fe_collator_t *collator);
+
 /* True when expr is a constant; *value (borrowed, valid while expr lives) receives it. */
 bool expr_is_constant(const fe_expr_t *expr, const bson_value_t **value);
 
@@ -76,6 +92,12 @@ typedef struct fe_expr_let fe_expr_let_t;
  * variable names (16869, 16870, 16871); let must be a document. Owned by the caller; does
  * not borrow let. */
 fe_expr_let_t *expr_let_compile(const bson_t *let, fe_error_t *error);
+
+/* As expr_let_compile(), with the chain continuing into outer (nullable; borrowed, must outlive
+ * the result): a collation binding, for instance. let may be NULL: the bindings are then
+ * outer's. */
+fe_expr_let_t *expr_let_compile_outer(const bson_t *let, const fe_expr_var_t *outer,
+                                      fe_error_t *error);
 
 /* The bindings, innermost first, for expr_evaluate(); NULL when there are none. Borrowed;
  * valid while let lives. let may be NULL. */

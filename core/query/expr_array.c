@@ -30,10 +30,11 @@ typedef struct elem {
 static size_t collect(const bson_value_t *arr, elem_t **elems);
 static void append_elem(bson_t *arr, uint32_t *n, elem_t *el);
 static void append_value(bson_t *arr, uint32_t *n, const bson_value_t *v);
-static int compare_elems(const void *a, const void *b);
-static int compare_elems_desc(const void *a, const void *b);
-static size_t dedup_sorted(elem_t *elems, size_t n);
-static bool contains(elem_t *sorted, size_t n, const bson_value_t *v);
+static int compare_elems(const void *a, const void *b, void *collator);
+static int compare_elems_desc(const void *a, const void *b, void *collator);
+static size_t dedup_sorted(elem_t *elems, size_t n, const fe_collator_t *collator);
+static bool contains(elem_t *sorted, size_t n, const bson_value_t *v,
+                     const fe_collator_t *collator);
 
 /* Values. */
 static const char *type_name(const bson_value_t *v);
@@ -605,7 +606,8 @@ expr_array_index_of(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    n = collect(&vals[0], &elems);
    for (size_t i = (size_t) start; i < n && i < (size_t) end; i++) {
-      if (expr_compare_values(bson_iter_value(&elems[i].it), &vals[1]) == 0) {
+      if (expr_compare_values_collated(bson_iter_value(&elems[i].it), &vals[1],
+                                       expr_vars_collator(c->vars)) == 0) {
          found = (int32_t) i;
          break;
       }
@@ -836,7 +838,8 @@ expr_array_sort(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       if (sort_by->value_type != BSON_TYPE_DOCUMENT) {
          int64_t dir = 1;
          update_util_to_int64(sort_by, &dir);
-         qsort(elems, n, sizeof *elems, dir > 0 ? compare_elems : compare_elems_desc);
+         qsort_r(elems, n, sizeof *elems, dir > 0 ? compare_elems : compare_elems_desc,
+                 (void *) expr_vars_collator(c->vars));
          for (size_t i = 0; i < n; i++) {
             append_elem(&result, &k, &elems[i]);
          }
@@ -1005,8 +1008,9 @@ expr_array_n(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          }
       }
       n = m;
-      qsort(elems, n, sizeof *elems,
-            strcmp(name, "$maxN") == 0 ? compare_elems_desc : compare_elems);
+      qsort_r(elems, n, sizeof *elems,
+              strcmp(name, "$maxN") == 0 ? compare_elems_desc : compare_elems,
+              (void *) expr_vars_collator(c->vars));
    }
    end = (uint64_t) limit < n ? (size_t) limit : n;
    if (strcmp(name, "$lastN") == 0) {
@@ -1066,6 +1070,7 @@ expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    const char *name = e->op->name;
    bool is_union = strcmp(name, "$setUnion") == 0;
    bool is_difference = strcmp(name, "$setDifference") == 0;
+   const fe_collator_t *collator = expr_vars_collator(c->vars);
    bson_value_t *vals = bson_malloc0(sizeof *vals * (e->n_args + 1));
    elem_t **sets = bson_malloc0(sizeof *sets * (e->n_args + 1));
    size_t *lens = bson_malloc0(sizeof *lens * (e->n_args + 1));
@@ -1103,8 +1108,8 @@ expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    for (size_t i = 0; i < e->n_args; i++) {
       lens[i] = collect(&vals[i], &sets[i]);
       if (!is_difference || i == 1) {
-         qsort(sets[i], lens[i], sizeof *sets[i], compare_elems);
-         lens[i] = dedup_sorted(sets[i], lens[i]);
+         qsort_r(sets[i], lens[i], sizeof *sets[i], compare_elems, (void *) collator);
+         lens[i] = dedup_sorted(sets[i], lens[i], collator);
       }
    }
    if (is_union) {
@@ -1123,8 +1128,8 @@ expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       for (size_t i = 0; i < total; i++) {
          all[i].index = i;
       }
-      qsort(all, total, sizeof *all, compare_elems);
-      total = dedup_sorted(all, total);
+      qsort_r(all, total, sizeof *all, compare_elems, (void *) collator);
+      total = dedup_sorted(all, total, collator);
       for (size_t i = 0; i < total; i++) {
          append_elem(&result, &k, &all[i]);
       }
@@ -1136,11 +1141,11 @@ expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       for (size_t i = 0; i < lens[0]; i++) {
          const bson_value_t *v = bson_iter_value(&sets[0][i].it);
          bool dup = false;
-         if (contains(sets[1], lens[1], v)) {
+         if (contains(sets[1], lens[1], v, collator)) {
             continue;
          }
          for (size_t j = 0; j < n_seen && !dup; j++) {
-            dup = expr_compare_values(bson_iter_value(&seen[j].it), v) == 0;
+            dup = expr_compare_values_collated(bson_iter_value(&seen[j].it), v, collator) == 0;
          }
          if (!dup) {
             seen[n_seen++] = sets[0][i];
@@ -1153,7 +1158,7 @@ expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          const bson_value_t *v = bson_iter_value(&sets[0][i].it);
          bool everywhere = true;
          for (size_t j = 1; j < e->n_args && everywhere; j++) {
-            everywhere = contains(sets[j], lens[j], v);
+            everywhere = contains(sets[j], lens[j], v, collator);
          }
          if (everywhere) {
             append_elem(&result, &k, &sets[0][i]);
@@ -1181,6 +1186,7 @@ bool
 expr_array_set_compare(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
 {
    bool equals = strcmp(e->op->name, "$setEquals") == 0;
+   const fe_collator_t *collator = expr_vars_collator(c->vars);
    bson_value_t *vals = bson_malloc0(sizeof *vals * (e->n_args + 1));
    elem_t **sets = bson_malloc0(sizeof *sets * (e->n_args + 1));
    size_t *lens = bson_malloc0(sizeof *lens * (e->n_args + 1));
@@ -1203,15 +1209,15 @@ expr_array_set_compare(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          goto done;
       }
       lens[i] = collect(&vals[i], &sets[i]);
-      qsort(sets[i], lens[i], sizeof *sets[i], compare_elems);
-      lens[i] = dedup_sorted(sets[i], lens[i]);
+      qsort_r(sets[i], lens[i], sizeof *sets[i], compare_elems, (void *) collator);
+      lens[i] = dedup_sorted(sets[i], lens[i], collator);
    }
    for (size_t i = 1; i < e->n_args && result; i++) {
       if (equals && lens[i] != lens[0]) {
          result = false;
       }
       for (size_t j = 0; j < lens[0] && result; j++) {
-         result = contains(sets[i], lens[i], bson_iter_value(&sets[0][j].it));
+         result = contains(sets[i], lens[i], bson_iter_value(&sets[0][j].it), collator);
       }
    }
    set_bool(out, result);
@@ -1275,10 +1281,11 @@ append_value(bson_t *arr, uint32_t *n, const bson_value_t *v)
 
 /* BSON order, then position: qsort becomes stable. */
 static int
-compare_elems(const void *a, const void *b)
+compare_elems(const void *a, const void *b, void *collator)
 {
    elem_t *x = (elem_t *) a, *y = (elem_t *) b;
-   int cmp = expr_compare_values(bson_iter_value(&x->it), bson_iter_value(&y->it));
+   int cmp =
+      expr_compare_values_collated(bson_iter_value(&x->it), bson_iter_value(&y->it), collator);
    if (cmp == 0) {
       return x->index < y->index ? -1 : x->index > y->index;
    }
@@ -1286,10 +1293,11 @@ compare_elems(const void *a, const void *b)
 }
 
 static int
-compare_elems_desc(const void *a, const void *b)
+compare_elems_desc(const void *a, const void *b, void *collator)
 {
    elem_t *x = (elem_t *) a, *y = (elem_t *) b;
-   int cmp = expr_compare_values(bson_iter_value(&y->it), bson_iter_value(&x->it));
+   int cmp =
+      expr_compare_values_collated(bson_iter_value(&y->it), bson_iter_value(&x->it), collator);
    if (cmp == 0) {
       return x->index < y->index ? -1 : x->index > y->index;
    }
@@ -1298,12 +1306,12 @@ compare_elems_desc(const void *a, const void *b)
 
 /* Keeps the first of each run of equal elements of a sorted array; returns the new count. */
 static size_t
-dedup_sorted(elem_t *elems, size_t n)
+dedup_sorted(elem_t *elems, size_t n, const fe_collator_t *collator)
 {
    size_t m = 0;
    for (size_t i = 0; i < n; i++) {
-      if (m == 0 || expr_compare_values(bson_iter_value(&elems[m - 1].it),
-                                        bson_iter_value(&elems[i].it)) != 0) {
+      if (m == 0 || expr_compare_values_collated(bson_iter_value(&elems[m - 1].it),
+                                                 bson_iter_value(&elems[i].it), collator) != 0) {
          elems[m++] = elems[i];
       }
    }
@@ -1312,12 +1320,12 @@ dedup_sorted(elem_t *elems, size_t n)
 
 /* Binary search of a sorted, deduplicated array. */
 static bool
-contains(elem_t *sorted, size_t n, const bson_value_t *v)
+contains(elem_t *sorted, size_t n, const bson_value_t *v, const fe_collator_t *collator)
 {
    size_t lo = 0, hi = n;
    while (lo < hi) {
       size_t mid = lo + (hi - lo) / 2;
-      int cmp = expr_compare_values(bson_iter_value(&sorted[mid].it), v);
+      int cmp = expr_compare_values_collated(bson_iter_value(&sorted[mid].it), v, collator);
       if (cmp == 0) {
          return true;
       }

@@ -63,6 +63,50 @@ filter_compile_with_let(const bson_t *spec, const bson_t *let, fe_error_t *error
 }
 
 fe_filter_t *
+filter_compile_collated(const bson_t *spec, const bson_t *let, const fe_collator_t *collator,
+                        fe_error_t *error)
+{
+   static const bson_value_t missing = {.value_type = BSON_TYPE_EOD};
+   fe_expr_var_t *binding = NULL;
+   fe_expr_let_t *bound = NULL;
+   fe_filter_t *filter = NULL;
+
+   if (!collator) {
+      return filter_compile_with_let(spec, let, error);
+   }
+   binding = bson_malloc0(sizeof *binding);
+   binding->name = EXPR_COLLATION_VAR;
+   binding->value = &missing;
+   binding->collator = collator;
+   if (!(bound = expr_let_compile_outer(let, binding, error))) {
+      bson_free(binding);
+      return NULL;
+   }
+   filter = filter_compile_vars(spec, expr_let_vars(bound), error);
+   if (filter) {
+      filter->let = bound;
+      filter->collation_binding = binding;
+   } else {
+      expr_let_destroy(bound);
+      bson_free(binding);
+   }
+   return filter;
+}
+
+void
+filter_adopt_collator(fe_filter_t *filter, fe_collator_t *collator)
+{
+   collation_destroy(filter->owned_collator);
+   filter->owned_collator = collator;
+}
+
+const fe_collator_t *
+filter_collator(const fe_filter_t *filter)
+{
+   return filter ? filter->root->collator : NULL;
+}
+
+fe_filter_t *
 filter_compile_vars(const bson_t *spec, const fe_expr_var_t *vars, fe_error_t *error)
 {
    fe_filter_t *filter = bson_malloc0(sizeof *filter);
@@ -98,6 +142,8 @@ filter_destroy(fe_filter_t *filter)
    if (filter) {
       node_destroy(filter->root);
       expr_let_destroy(filter->let);
+      bson_free(filter->collation_binding);
+      collation_destroy(filter->owned_collator);
       bson_free(filter);
    }
 }
@@ -240,6 +286,7 @@ compile_expr(filter_node_t *parent, const bson_iter_t *value, bool top, fe_error
 static void
 bind_vars(filter_node_t *node, const fe_expr_var_t *vars)
 {
+   node->collator = expr_vars_collator(vars);
    if (node->kind == FILTER_EXPR) {
       node->vars = vars;
    }

@@ -31,6 +31,18 @@ fe_filter_t *filter_compile(const bson_t *spec, fe_error_t *error);
  * reports them. Does not borrow let. */
 fe_filter_t *filter_compile_with_let(const bson_t *spec, const bson_t *let, fe_error_t *error);
 
+/* Like filter_compile_with_let() (let nullable), comparing strings under collator (borrowed;
+ * must outlive the filter; NULL: binary), in the filter and in its $expr. */
+fe_filter_t *filter_compile_collated(const bson_t *spec, const bson_t *let,
+                                     const fe_collator_t *collator, fe_error_t *error);
+
+/* Makes filter own collator (transfers; it must be the one the filter was compiled with): for
+ * a filter that outlives the command that parsed the collation (a cursor's). */
+void filter_adopt_collator(fe_filter_t *filter, fe_collator_t *collator);
+
+/* The collation a compiled filter compares strings with (NULL: binary). */
+const fe_collator_t *filter_collator(const fe_filter_t *filter);
+
 /* Like filter_compile(), with variables already bound (nullable): borrowed, they must outlive
  * the filter. For a filter inside something that holds the variables (a pipeline's $match). */
 fe_filter_t *filter_compile_vars(const bson_t *spec, const fe_expr_var_t *vars, fe_error_t *error);

@@ -94,11 +94,17 @@ struct filter_node {
    filter_jsonschema_t *schema; /* owned */
    /* FILTER_TEXT */
    fe_text_query_t *text; /* owned */
+
+   /* Every node: the collation string comparisons use (borrowed from the bindings; NULL:
+    * binary). $regex is never collated, as in MongoDB. */
+   const fe_collator_t *collator;
 };
 
 struct fe_filter {
-   filter_node_t *root; /* owned */
-   fe_expr_let_t *let;  /* owned; NULL without let */
+   filter_node_t *root;              /* owned */
+   fe_expr_let_t *let;               /* owned; NULL without let */
+   fe_expr_var_t *collation_binding; /* owned; carries the collator; NULL without one */
+   fe_collator_t *owned_collator;    /* owned (filter_adopt_collator()), or NULL */
 };
 
 /* Evaluates a node in document context: doc iterates a document's children from the start;

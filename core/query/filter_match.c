@@ -19,7 +19,8 @@ static bool match_value_node(const filter_node_t *node, const bson_iter_t *value
 static bool leaf_test(const filter_node_t *node, const bson_iter_t *value, int32_t array_index,
                       int32_t *positional);
 static bool leaf_hit(const fe_path_hit_t *hit, void *ctx);
-static bool compare_op(filter_op_t op, const bson_iter_t *value, const bson_iter_t *operand);
+static bool compare_op(filter_op_t op, const bson_iter_t *value, const bson_iter_t *operand,
+                       const fe_collator_t *collator);
 static bool is_nan(const bson_iter_t *iter);
 static bool bits_test(const filter_node_t *node, const bson_iter_t *value);
 static bool elem_match(const filter_node_t *node, const bson_iter_t *array, int32_t array_index,
@@ -175,7 +176,7 @@ leaf_test(const filter_node_t *node, const bson_iter_t *value, int32_t array_ind
    case OP_LTE:
    case OP_GT:
    case OP_GTE:
-      ok = compare_op(node->op, value, &node->value);
+      ok = compare_op(node->op, value, &node->value, node->collator);
       break;
    case OP_IN:
       if (!value) {
@@ -189,7 +190,8 @@ leaf_test(const filter_node_t *node, const bson_iter_t *value, int32_t array_ind
          bson_iter_t it;
          if (bson_iter_recurse(&node->value, &it)) {
             while (!ok && bson_iter_next(&it)) {
-               ok = bson_iter_type(&it) != BSON_TYPE_REGEX && compare_op(OP_EQ, value, &it);
+               ok = bson_iter_type(&it) != BSON_TYPE_REGEX &&
+                    compare_op(OP_EQ, value, &it, node->collator);
             }
          }
       }
@@ -280,7 +282,8 @@ elem_match(const filter_node_t *node, const bson_iter_t *array, int32_t array_in
 /* The comparison operators with MongoDB's type bracketing: values of different brackets never
  * compare, except null against missing/undefined and MinKey/MaxKey operands. */
 static bool
-compare_op(filter_op_t op, const bson_iter_t *value, const bson_iter_t *operand)
+compare_op(filter_op_t op, const bson_iter_t *value, const bson_iter_t *operand,
+           const fe_collator_t *collator)
 {
    bson_type_t ot = bson_iter_type(operand);
    int vb = value ? compare_type_bracket(bson_iter_type(value)) : 0; /* missing: as undefined */
@@ -306,7 +309,7 @@ compare_op(filter_op_t op, const bson_iter_t *value, const bson_iter_t *operand)
       bool both = is_nan(value) && is_nan(operand);
       return both && (op == OP_EQ || op == OP_LTE || op == OP_GTE);
    }
-   int c = compare_values(value, operand);
+   int c = compare_values_collated(value, operand, collator);
    switch (op) {
    case OP_EQ:
       return c == 0;

@@ -22,6 +22,7 @@ struct fe_sort {
    size_t count;
    bool natural;
    int natural_direction;
+   const fe_collator_t *collator; /* borrowed; NULL: binary */
 };
 
 typedef enum key_kind { KEY_VALUE, KEY_NULL, KEY_UNDEFINED } key_kind_t;
@@ -44,16 +45,29 @@ typedef struct entry {
 
 typedef struct key_search {
    int direction;
+   const fe_collator_t *collator;
    key_ref_t best;
    bool found;
 } key_search_t;
 
-static int key_compare(const key_ref_t *a, const key_ref_t *b);
+static int key_compare(const key_ref_t *a, const key_ref_t *b, const fe_collator_t *collator);
 static bool key_visit(const fe_path_hit_t *hit, void *ctx);
 static int entry_compare(const void *a, const void *b, void *ctx);
 
 fe_sort_t *
 sort_compile(const bson_t *spec, fe_error_t *error)
+{
+   return sort_compile_collated(spec, NULL, error);
+}
+
+const fe_collator_t *
+sort_collator(const fe_sort_t *sort)
+{
+   return sort ? sort->collator : NULL;
+}
+
+fe_sort_t *
+sort_compile_collated(const bson_t *spec, const fe_collator_t *collator, fe_error_t *error)
 {
    fe_sort_t *sort = bson_malloc0(sizeof *sort);
    uint32_t n = bson_count_keys(spec);
@@ -61,6 +75,7 @@ sort_compile(const bson_t *spec, fe_error_t *error)
    bool ok = false;
 
    sort->keys = bson_malloc0((n ? n : 1) * sizeof *sort->keys);
+   sort->collator = collator;
    if (!bson_iter_init(&it, spec)) {
       error_set(error, FE_BadValue, "invalid sort specification");
       goto done;
@@ -139,7 +154,7 @@ sort_documents(const fe_sort_t *sort, const bson_t **docs, size_t count)
       entries[i].index = i;
       entries[i].keys = &keys[i * sort->count];
       for (size_t k = 0; k < sort->count; k++) {
-         key_search_t search = {.direction = sort->keys[k].direction};
+         key_search_t search = {.direction = sort->keys[k].direction, .collator = sort->collator};
          search.best.kind = KEY_NULL;
          if (bson_iter_init(&it, docs[i])) {
             path_visit(&sort->keys[k].path, 0, &it, PATH_LEAF_ELEMENTS | PATH_LEAF_WHOLE, key_visit,
@@ -188,7 +203,8 @@ key_visit(const fe_path_hit_t *hit, void *ctx)
       candidate.off = hit->value->off;
       candidate.keylen = bson_iter_key_len(hit->value);
    }
-   if (!search->found || key_compare(&candidate, &search->best) * search->direction < 0) {
+   if (!search->found ||
+       key_compare(&candidate, &search->best, search->collator) * search->direction < 0) {
       search->best = candidate;
       search->found = true;
    }
@@ -210,7 +226,7 @@ key_bracket(const key_ref_t *key, const bson_iter_t *it)
 }
 
 static int
-key_compare(const key_ref_t *a, const key_ref_t *b)
+key_compare(const key_ref_t *a, const key_ref_t *b, const fe_collator_t *collator)
 {
    bson_iter_t ia = {0}, ib = {0};
    if (a->kind == KEY_VALUE) {
@@ -226,7 +242,7 @@ key_compare(const key_ref_t *a, const key_ref_t *b)
    if (a->kind != KEY_VALUE || b->kind != KEY_VALUE) {
       return 0;
    }
-   return compare_values(&ia, &ib);
+   return compare_values_collated(&ia, &ib, collator);
 }
 
 /* Ties keep the input order, so the sort is stable. */
@@ -236,7 +252,7 @@ entry_compare(const void *pa, const void *pb, void *ctx)
    const fe_sort_t *sort = ctx;
    const entry_t *a = pa, *b = pb;
    for (size_t k = 0; k < sort->count; k++) {
-      int c = key_compare(&a->keys[k], &b->keys[k]);
+      int c = key_compare(&a->keys[k], &b->keys[k], sort->collator);
       if (c != 0) {
          return c * sort->keys[k].direction;
       }

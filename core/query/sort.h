@@ -9,6 +9,7 @@
 
 #include <bson/bson.h>
 
+#include "bson/collation.h"
 #include "error/error.h"
 
 typedef struct fe_sort fe_sort_t;
@@ -16,6 +17,14 @@ typedef struct fe_sort fe_sort_t;
 /* Compiles a sort document ({a: 1, b: -1}, {$natural: 1}). Returns NULL and sets *error on
  * a bad spec. Owned by the caller. */
 fe_sort_t *sort_compile(const bson_t *spec, fe_error_t *error);
+
+/* Like sort_compile(), ordering strings under collator (borrowed; must outlive the sort; NULL:
+ * binary). */
+fe_sort_t *sort_compile_collated(const bson_t *spec, const fe_collator_t *collator,
+                                 fe_error_t *error);
+
+/* The collation of a compiled sort (NULL: binary). */
+const fe_collator_t *sort_collator(const fe_sort_t *sort);
 
 /* True when the sort is only {$natural: ±1}; direction receives the sign. */
 bool sort_is_natural(const fe_sort_t *sort, int *direction);

@@ -11,6 +11,7 @@
 
 #include <bson/bson.h>
 
+#include "bson/collation.h"
 #include "error/error.h"
 
 /* True for int32, int64, double and decimal128. */
@@ -53,6 +54,9 @@ void update_util_value_iter(const bson_value_t *v, bson_t *holder, bson_iter_t *
 
 /* Compares two values with compare_values() semantics. */
 int update_util_compare_values(const bson_value_t *a, const bson_value_t *b);
+/* As update_util_compare_values(), under collator (NULL: binary). */
+int update_util_compare_values_collated(const bson_value_t *a, const bson_value_t *b,
+                                        const fe_collator_t *collator);
 
 /* Pipeline-style updates (update_pipeline.c): checks the stages an update pipeline may use
  * ($addFields/$set, $project, $unset, $replaceRoot/$replaceWith) and compiles them; let

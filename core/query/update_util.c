@@ -306,13 +306,20 @@ update_util_value_iter(const bson_value_t *v, bson_t *holder, bson_iter_t *iter)
 int
 update_util_compare_values(const bson_value_t *a, const bson_value_t *b)
 {
+   return update_util_compare_values_collated(a, b, NULL);
+}
+
+int
+update_util_compare_values_collated(const bson_value_t *a, const bson_value_t *b,
+                                    const fe_collator_t *collator)
+{
    bson_t ha, hb;
    bson_iter_t ia, ib;
    int cmp;
 
    update_util_value_iter(a, &ha, &ia);
    update_util_value_iter(b, &hb, &ib);
-   cmp = compare_values(&ia, &ib);
+   cmp = compare_values_collated(&ia, &ib, collator);
    bson_destroy(&ha);
    bson_destroy(&hb);
    return cmp;

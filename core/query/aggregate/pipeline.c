@@ -69,12 +69,13 @@ typedef struct stage {
 struct fe_pipeline {
    stage_t *stages; /* owned */
    size_t n_stages;
-   fe_expr_let_t *let;        /* owned; NULL without let */
-   const fe_expr_var_t *vars; /* borrowed from let or the enclosing stage; nullable */
-   const char *within;        /* static: the stage holding this sub-pipeline, or NULL */
-   int depth;                 /* 0 for a command's pipeline */
-   bool needs_reader;         /* a stage reads other collections */
-   size_t n_seen;             /* stages compiled so far, including those not in stages */
+   fe_expr_let_t *let;               /* owned; NULL without let */
+   const fe_expr_var_t *vars;        /* borrowed from let or the enclosing stage; nullable */
+   fe_expr_var_t *collation_binding; /* owned; the collator's binding, at the end of vars */
+   const char *within;               /* static: the stage holding this sub-pipeline, or NULL */
+   int depth;                        /* 0 for a command's pipeline */
+   bool needs_reader;                /* a stage reads other collections */
+   size_t n_seen;                    /* stages compiled so far, including those not in stages */
    pipeline_source_t source;
    fe_expr_t *documents; /* owned; $documents' expression, evaluated by each run */
    bool has_output;
@@ -150,6 +151,31 @@ pipeline_compile_sub(const bson_t *stages, const fe_expr_var_t *vars, const char
    return compile_pipeline(stages, NULL, vars, within, depth + 1, 0, error);
 }
 
+fe_pipeline_t *
+pipeline_compile_collated(const bson_t *stages, const bson_t *let, unsigned flags,
+                          const fe_collator_t *collator, fe_error_t *error)
+{
+   static const bson_value_t missing = {.value_type = BSON_TYPE_EOD};
+   fe_expr_var_t *binding;
+   fe_pipeline_t *p;
+
+   if (!collator) {
+      return pipeline_compile(stages, let, flags, error);
+   }
+   /* The binding ends the chain every stage, sub-pipeline and expression sees. */
+   binding = bson_malloc0(sizeof *binding);
+   binding->name = EXPR_COLLATION_VAR;
+   binding->value = &missing;
+   binding->collator = collator;
+   p = compile_pipeline(stages, let, binding, NULL, 0, flags, error);
+   if (!p) {
+      bson_free(binding);
+      return NULL;
+   }
+   p->collation_binding = binding;
+   return p;
+}
+
 const fe_expr_var_t *
 pipeline_vars(const fe_pipeline_t *pipeline)
 {
@@ -168,7 +194,7 @@ compile_pipeline(const bson_t *stages, const bson_t *let, const fe_expr_var_t *v
    p->depth = depth;
    p->vars = vars;
    if (let) {
-      if (!(p->let = expr_let_compile(let, error))) {
+      if (!(p->let = expr_let_compile_outer(let, vars, error))) {
          goto fail;
       }
       p->vars = expr_let_vars(p->let);
@@ -405,6 +431,7 @@ pipeline_destroy(fe_pipeline_t *p)
    }
    bson_free(p->stages);
    expr_let_destroy(p->let);
+   bson_free(p->collation_binding);
    bson_free(p);
 }
 
@@ -596,7 +623,7 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       if (bson_empty(&doc)) {
          return error_set(error, 15976, "$sort stage must have at least one sort key");
       }
-      st->sort = sort_compile(&doc, error);
+      st->sort = sort_compile_collated(&doc, expr_vars_collator(p->vars), error);
       if (!st->sort) {
          if (error) {
             error->code = 15974;
@@ -679,7 +706,7 @@ compile_stage(fe_pipeline_t *p, const char *name, const bson_iter_t *spec, unsig
       st->kind = STAGE_SORT;
       st->name = "$sortByCount";
       bson_append_int32(&sort_spec, "count", 5, -1);
-      st->sort = sort_compile(&sort_spec, error);
+      st->sort = sort_compile_collated(&sort_spec, expr_vars_collator(p->vars), error);
       bson_destroy(&sort_spec);
       ok = st->sort != NULL;
       if (ok) {
@@ -924,7 +951,7 @@ compile_new_stage(fe_pipeline_t *p, stage_t *st, const char *name, const bson_it
       st->kind = STAGE_SORT;
       st->name = "$bucket";
       bson_append_int32(&sort_spec, "_id", 3, 1);
-      st->sort = sort_compile(&sort_spec, error);
+      st->sort = sort_compile_collated(&sort_spec, expr_vars_collator(p->vars), error);
       bson_destroy(&sort_spec);
       return st->sort && ++p->n_stages;
    }

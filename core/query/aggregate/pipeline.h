@@ -12,6 +12,7 @@
 
 #include <bson/bson.h>
 
+#include "bson/collation.h"
 #include "error/error.h"
 
 typedef struct fe_pipeline fe_pipeline_t;
@@ -43,6 +44,11 @@ enum {
  * borrow stages or let. */
 fe_pipeline_t *pipeline_compile(const bson_t *stages, const bson_t *let, unsigned flags,
                                 fe_error_t *error);
+
+/* Like pipeline_compile(), with strings compared under collator (borrowed; must outlive the
+ * pipeline; NULL: binary) in every stage, sub-pipeline and expression. */
+fe_pipeline_t *pipeline_compile_collated(const bson_t *stages, const bson_t *let, unsigned flags,
+                                         const fe_collator_t *collator, fe_error_t *error);
 
 /* Runs the pipeline: pulls every input document it needs from next and passes each result
  * to emit, in order. A pipeline may be run any number of times, one run at a time (its

@@ -121,9 +121,10 @@ static const struct {
    {"$topN", ACC_TOP_N},
 };
 
-static group_entry_t *find_or_add(stage_group_run_t *run, const bson_value_t *key, size_t *index);
+static group_entry_t *find_or_add(stage_group_run_t *run, const bson_value_t *key,
+                                  const fe_collator_t *collator, size_t *index);
 static bool accumulate(const acc_t *acc, acc_state_t *state, const bson_value_t *v,
-                       fe_error_t *error);
+                       const fe_collator_t *collator, fe_error_t *error);
 static bool compile_object_acc(acc_t *acc, const char *name, const bson_iter_t *op,
                                fe_error_t *error);
 static bool accumulate_object(const acc_t *acc, acc_state_t *state, const bson_value_t *v,
@@ -242,7 +243,7 @@ stage_group_add(stage_group_run_t *run, const bson_t *doc, const fe_expr_var_t *
    if (key.value_type == BSON_TYPE_EOD) {
       key.value_type = BSON_TYPE_NULL;
    }
-   entry = find_or_add(run, &key, &index);
+   entry = find_or_add(run, &key, expr_vars_collator(vars), &index);
    bson_value_destroy(&key);
    for (size_t i = 0; i < g->n_accs; i++) {
       bson_value_t v;
@@ -253,7 +254,7 @@ stage_group_add(stage_group_run_t *run, const bson_t *doc, const fe_expr_var_t *
       }
       ok = is_object_acc(g->accs[i].kind)
               ? accumulate_object(&g->accs[i], &entry->states[i], &v, doc, &entry->key, vars, error)
-              : accumulate(&g->accs[i], &entry->states[i], &v, error);
+              : accumulate(&g->accs[i], &entry->states[i], &v, expr_vars_collator(vars), error);
       bson_value_destroy(&v);
       if (!ok) {
          return false;
@@ -340,8 +341,11 @@ stage_group_destroy(stage_group_t *g)
    bson_free(g);
 }
 
+/* Keys that compare equal under collator (strings by their collation keys) are one group; the
+ * group keeps the first key seen, as MongoDB does. */
 static group_entry_t *
-find_or_add(stage_group_run_t *run, const bson_value_t *key, size_t *index)
+find_or_add(stage_group_run_t *run, const bson_value_t *key, const fe_collator_t *collator,
+            size_t *index)
 {
    bson_t outer = BSON_INITIALIZER, inner;
    bson_iter_t iter;
@@ -352,7 +356,15 @@ find_or_add(stage_group_run_t *run, const bson_value_t *key, size_t *index)
 
    /* The key wrapped in a document: idkey encodes every type inside one. */
    bson_append_document_begin(&outer, "d", 1, &inner);
-   bson_append_value(&inner, "k", 1, key);
+   if (collator) {
+      bson_t holder;
+      bson_iter_t value;
+      update_util_value_iter(key, &holder, &value);
+      collation_append_key_value(collator, &inner, "k", &value);
+      bson_destroy(&holder);
+   } else {
+      bson_append_value(&inner, "k", 1, key);
+   }
    bson_append_document_end(&outer, &inner);
    bson_iter_init_find(&iter, &outer, "d");
    idkey_encode(&iter, &bytes, &len);
@@ -422,7 +434,8 @@ push_item(acc_state_t *state, const bson_value_t *v)
 }
 
 static bool
-accumulate(const acc_t *acc, acc_state_t *state, const bson_value_t *v, fe_error_t *error)
+accumulate(const acc_t *acc, acc_state_t *state, const bson_value_t *v,
+           const fe_collator_t *collator, fe_error_t *error)
 {
    switch (acc->kind) {
    case ACC_SUM:
@@ -461,7 +474,7 @@ accumulate(const acc_t *acc, acc_state_t *state, const bson_value_t *v, fe_error
          return true;
       }
       if (state->set) {
-         int cmp = expr_compare_values(v, &state->value);
+         int cmp = expr_compare_values_collated(v, &state->value, collator);
          if (acc->kind == ACC_MIN ? cmp >= 0 : cmp <= 0) {
             return true;
          }
@@ -499,7 +512,7 @@ accumulate(const acc_t *acc, acc_state_t *state, const bson_value_t *v, fe_error
          bson_iter_t iter;
          bson_iter_init(&iter, state->items);
          while (bson_iter_next(&iter)) {
-            if (expr_compare_values(bson_iter_value(&iter), v) == 0) {
+            if (expr_compare_values_collated(bson_iter_value(&iter), v, collator) == 0) {
                return true;
             }
          }
