@@ -248,11 +248,14 @@ class TestBulkWrite(Base):
                         'multi': True, 'sort': {'_id': 1}}], [c])
         self.assertEqual(r['results'][0]['code'], 72)
 
-    def test_non_simple_collation_is_refused(self):
+    def test_collation(self):
         c, = self.colls('c')
-        c.insert_one({'_id': 1})
-        r = self.bulk([{'delete': 0, 'filter': {}, 'collation': {'locale': 'fr'}}], [c])
+        c.insert_many([{'_id': 1, 's': 'A'}, {'_id': 2, 's': 'b'}])
+        r = self.bulk([{'delete': 0, 'filter': {'s': 'a'}, 'collation': {'locale': 'xx'}}], [c])
         self.assertEqual((r['nErrors'], r['results'][0]['code']), (1, 2))
+        r = self.bulk([{'delete': 0, 'filter': {'s': 'a'},
+                        'collation': {'locale': 'fr', 'strength': 2}}], [c])
+        self.assertEqual((r['nErrors'], r['nDeleted']), (0, 1))
         self.assertEqual(c.count_documents({}), 1)
 
 
