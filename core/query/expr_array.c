@@ -36,12 +36,6 @@ static size_t dedup_sorted(elem_t *elems, size_t n, const fe_collator_t *collato
 static bool contains(elem_t *sorted, size_t n, const bson_value_t *v,
                      const fe_collator_t *collator);
 
-/* Values. */
-static const char *type_name(const bson_value_t *v);
-static void set_bool(bson_value_t *out, bool b);
-static void set_int32(bson_value_t *out, int32_t i);
-static bool int32_arg(const bson_value_t *v, int32_t *out);
-
 /*
  * Parsing
  */
@@ -120,8 +114,7 @@ expr_array_parse_sort_array(const op_def_t *op, const bson_iter_t *operand, fe_e
          int64_t dir = 0;
          bson_value_t v;
          bson_value_copy(bson_iter_value(&sub), &v);
-         if (update_util_is_number(v.value_type) && update_util_to_int64(&v, &dir) &&
-             (dir == 1 || dir == -1)) {
+         if (expr_val_integral(&v, &dir) && (dir == 1 || dir == -1)) {
             has_sort = true;
          } else if (v.value_type == BSON_TYPE_DOCUMENT) {
             bson_t spec;
@@ -136,7 +129,7 @@ expr_array_parse_sort_array(const op_def_t *op, const bson_iter_t *operand, fe_e
          } else {
             error_set(error, 2942505,
                       "$sortArray requires sortBy to be 1, -1 or a sort document, found: %s",
-                      type_name(&v));
+                      expr_val_type_name(&v));
          }
          if (!has_sort) {
             bson_value_destroy(&v);
@@ -391,7 +384,7 @@ expr_array_reverse(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    } else if (v.value_type != BSON_TYPE_ARRAY) {
       ok = error_set(c->error, 34435,
                      "The argument to $reverseArray must be an array, but was of type: %s",
-                     type_name(&v));
+                     expr_val_type_name(&v));
    } else {
       bson_t result = BSON_INITIALIZER;
       uint32_t k = 0;
@@ -423,20 +416,20 @@ expr_array_range(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (!update_util_is_number(vals[0].value_type)) {
       error_set(c->error, 34443,
                 "$range requires a numeric starting value, found value of type: %s",
-                type_name(&vals[0]));
+                expr_val_type_name(&vals[0]));
       goto done;
    }
-   if (!int32_arg(&vals[0], &start)) {
+   if (!expr_val_integral_int32(&vals[0], &start)) {
       error_set(c->error, 34444,
                 "$range requires a starting value that can be represented as a 32-bit integer");
       goto done;
    }
    if (!update_util_is_number(vals[1].value_type)) {
       error_set(c->error, 34445, "$range requires a numeric ending value, found value of type: %s",
-                type_name(&vals[1]));
+                expr_val_type_name(&vals[1]));
       goto done;
    }
-   if (!int32_arg(&vals[1], &end)) {
+   if (!expr_val_integral_int32(&vals[1], &end)) {
       error_set(c->error, 34446,
                 "$range requires an ending value that can be represented as a 32-bit integer");
       goto done;
@@ -444,10 +437,10 @@ expr_array_range(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (e->n_args > 2) {
       if (!update_util_is_number(vals[2].value_type)) {
          error_set(c->error, 34447, "$range requires a numeric step value, found value of type: %s",
-                   type_name(&vals[2]));
+                   expr_val_type_name(&vals[2]));
          goto done;
       }
-      if (!int32_arg(&vals[2], &step)) {
+      if (!expr_val_integral_int32(&vals[2], &step)) {
          error_set(c->error, 34448,
                    "$range requires a step value that can be represented as a 32-bit integer");
          goto done;
@@ -586,16 +579,16 @@ expr_array_index_of(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    if (vals[0].value_type != BSON_TYPE_ARRAY) {
       error_set(c->error, 40090, "$indexOfArray requires an array as a first argument, found: %s",
-                type_name(&vals[0]));
+                expr_val_type_name(&vals[0]));
       goto done;
    }
    for (size_t i = 2; i < e->n_args; i++) {
       int32_t *dst = i == 2 ? &start : &end;
       const char *what = i == 2 ? "starting index" : "ending index";
-      if (!int32_arg(&vals[i], dst)) {
+      if (!expr_val_integral_int32(&vals[i], dst)) {
          error_set(c->error, 40096,
                    "$indexOfArray requires an integral %s, found a value of type: %s", what,
-                   type_name(&vals[i]));
+                   expr_val_type_name(&vals[i]));
          goto done;
       }
       if (*dst < 0) {
@@ -612,7 +605,7 @@ expr_array_index_of(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          break;
       }
    }
-   set_int32(out, found);
+   expr_val_int32(out, found);
    ok = true;
 
 done:
@@ -643,7 +636,7 @@ expr_array_to_object(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    if (v.value_type != BSON_TYPE_ARRAY) {
       error_set(c->error, 40386, "$arrayToObject requires an array input, found: %s",
-                type_name(&v));
+                expr_val_type_name(&v));
       goto done;
    }
    expr_val_iter(&v, &holder, &iter);
@@ -792,7 +785,7 @@ expr_array_object_to_array(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       expr_val_null(out);
    } else if (v.value_type != BSON_TYPE_DOCUMENT) {
       ok = error_set(c->error, 40390, "$objectToArray requires a document input, found: %s",
-                     type_name(&v));
+                     expr_val_type_name(&v));
    } else {
       bson_t result = BSON_INITIALIZER, holder;
       bson_iter_t iter;
@@ -829,7 +822,7 @@ expr_array_sort(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       expr_val_null(out);
    } else if (v.value_type != BSON_TYPE_ARRAY) {
       ok = error_set(c->error, 2942504, "$sortArray requires an array as input, found: %s",
-                     type_name(&v));
+                     expr_val_type_name(&v));
    } else {
       bson_t result = BSON_INITIALIZER;
       uint32_t k = 0;
@@ -895,16 +888,16 @@ expr_array_slice(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    if (vals[0].value_type != BSON_TYPE_ARRAY) {
       error_set(c->error, 28724, "First argument to $slice must be an array, but is of type: %s",
-                type_name(&vals[0]));
+                expr_val_type_name(&vals[0]));
       goto done;
    }
    if (!update_util_is_number(vals[1].value_type)) {
       error_set(c->error, 28725,
                 "Second argument to $slice must be a numeric value, but is of type: %s",
-                type_name(&vals[1]));
+                expr_val_type_name(&vals[1]));
       goto done;
    }
-   if (!int32_arg(&vals[1], &a)) {
+   if (!expr_val_integral_int32(&vals[1], &a)) {
       error_set(c->error, 28726,
                 "Second argument to $slice can't be represented as a 32-bit integer");
       goto done;
@@ -921,10 +914,10 @@ expr_array_slice(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    } else {
       if (!update_util_is_number(vals[2].value_type)) {
          error_set(c->error, 28727, "Third argument to $slice must be numeric, but is of type: %s",
-                   type_name(&vals[2]));
+                   expr_val_type_name(&vals[2]));
          goto done;
       }
-      if (!int32_arg(&vals[2], &count)) {
+      if (!expr_val_integral_int32(&vals[2], &count)) {
          error_set(c->error, 28728,
                    "Third argument to $slice can't be represented as a 32-bit integer");
          goto done;
@@ -977,7 +970,7 @@ expr_array_n(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    if (!update_util_is_number(vals[0].value_type)) {
       error_set(c->error, 5787902, "Value for 'n' must be of integral type, but found %s",
-                type_name(&vals[0]));
+                expr_val_type_name(&vals[0]));
       goto done;
    }
    if (!update_util_to_int64(&vals[0], &limit)) {
@@ -995,7 +988,7 @@ expr_array_n(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    if (vals[1].value_type != BSON_TYPE_ARRAY) {
       error_set(c->error, 5788200, "Input to %s must be an array, found %s", name,
-                type_name(&vals[1]));
+                expr_val_type_name(&vals[1]));
       goto done;
    }
    n = collect(&vals[1], &elems);
@@ -1047,7 +1040,7 @@ expr_array_all_any(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    if (v.value_type != BSON_TYPE_ARRAY) {
       error_set(c->error, all ? 17040 : 17041, "%s's argument must be an array, but is %s",
-                e->op->name, type_name(&v));
+                e->op->name, expr_val_type_name(&v));
       bson_value_destroy(&v);
       return false;
    }
@@ -1058,7 +1051,7 @@ expr_array_all_any(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          break;
       }
    }
-   set_bool(out, result);
+   expr_val_bool(out, result);
    bson_value_destroy(&v);
    return true;
 }
@@ -1090,11 +1083,11 @@ expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          if (is_difference) {
             error_set(c->error, i == 0 ? 17048 : 17049,
                       "both operands of $setDifference must be arrays. %s argument is of type: %s",
-                      i == 0 ? "First" : "Second", type_name(&vals[i]));
+                      i == 0 ? "First" : "Second", expr_val_type_name(&vals[i]));
          } else {
             error_set(c->error, is_union ? 17043 : 17047,
                       "All operands of %s must be arrays. One argument is of type: %s", name,
-                      type_name(&vals[i]));
+                      expr_val_type_name(&vals[i]));
          }
          goto done;
       }
@@ -1200,11 +1193,11 @@ expr_array_set_compare(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          if (equals) {
             error_set(c->error, 17044,
                       "All operands of $setEquals must be arrays. One argument is of type: %s",
-                      type_name(&vals[i]));
+                      expr_val_type_name(&vals[i]));
          } else {
             error_set(c->error, i == 0 ? 17046 : 17042,
                       "both operands of $setIsSubset must be arrays. %s argument is of type: %s",
-                      i == 0 ? "First" : "Second", type_name(&vals[i]));
+                      i == 0 ? "First" : "Second", expr_val_type_name(&vals[i]));
          }
          goto done;
       }
@@ -1220,7 +1213,7 @@ expr_array_set_compare(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          result = contains(sets[i], lens[i], bson_iter_value(&sets[0][j].it), collator);
       }
    }
-   set_bool(out, result);
+   expr_val_bool(out, result);
    ok = true;
 
 done:
@@ -1336,43 +1329,4 @@ contains(elem_t *sorted, size_t n, const bson_value_t *v, const fe_collator_t *c
       }
    }
    return false;
-}
-
-/*
- * Values
- */
-
-static const char *
-type_name(const bson_value_t *v)
-{
-   return expr_val_missing(v) ? "missing" : update_util_type_name(v->value_type);
-}
-
-static void
-set_bool(bson_value_t *out, bool b)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_BOOL;
-   out->value.v_bool = b;
-}
-
-static void
-set_int32(bson_value_t *out, int32_t i)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_INT32;
-   out->value.v_int32 = i;
-}
-
-/* True when v is a number with an integral value representable as int32. */
-static bool
-int32_arg(const bson_value_t *v, int32_t *out)
-{
-   int64_t i;
-   if (!update_util_is_number(v->value_type) || !update_util_to_int64(v, &i) || i < INT32_MIN ||
-       i > INT32_MAX) {
-      return false;
-   }
-   *out = (int32_t) i;
-   return true;
 }

@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "query/expr_int.h"
+#include "query/expr_value_int.h"
 #include "query/update_int.h"
 
 #define MS_PER_DAY INT64_C(86400000)
@@ -95,12 +96,6 @@ static bool eval_zone(const fe_expr_t *e, size_t tz_arg, eval_ctx_t *c, const tz
 static bool date_millis(const bson_value_t *v, int64_t *ms);
 static bool parse_unit(const bson_value_t *v, const char *opname, unit_t *unit, eval_ctx_t *c);
 static bool parse_week_start(const bson_value_t *v, const char *opname, int *wday, eval_ctx_t *c);
-static void set_date(bson_value_t *out, int64_t ms);
-static void set_i32(bson_value_t *out, int32_t i);
-static bool arg_eval(const fe_expr_t *e, size_t i, eval_ctx_t *c, bson_value_t *out);
-static bool is_nullish(const bson_value_t *v);
-static void set_null(bson_value_t *out);
-static const char *type_name(const bson_value_t *v);
 
 static const char *const month_names[] = {"January",   "February", "March",    "April",
                                           "May",       "June",     "July",     "August",
@@ -189,13 +184,14 @@ expr_date_part(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (!eval_zone(e, 1, c, &zone, &owned, &null, 40517)) {
       goto done;
    }
-   if (null || is_nullish(&date)) {
-      set_null(out);
+   if (null || expr_val_nullish(&date)) {
+      expr_val_null(out);
       ok = true;
       goto done;
    }
    if (!date_millis(&date, &ms)) {
-      error_set(c->error, 16006, "can't convert from BSON type %s to Date", type_name(&date));
+      error_set(c->error, 16006, "can't convert from BSON type %s to Date",
+                expr_val_type_name(&date));
       goto done;
    }
    split_local(ms + (int64_t) zone_offset(zone, ms) * 1000, &p);
@@ -227,7 +223,7 @@ expr_date_part(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    } else {
       v = iso_wday;
    }
-   set_i32(out, v);
+   expr_val_int32(out, v);
    ok = true;
 
 done:
@@ -280,7 +276,7 @@ expr_date_parse_to_string(const op_def_t *op, const bson_iter_t *operand, fe_err
          }
       } else if (format->value_type != BSON_TYPE_NULL) {
          error_set(error, 18533, "$dateToString requires that 'format' be a string, found: %s",
-                   type_name(format));
+                   expr_val_type_name(format));
          expr_destroy(e);
          return NULL;
       }
@@ -394,33 +390,34 @@ expr_date_to_string(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
 
    memset(out, 0, sizeof *out);
    memset(vals, 0, sizeof vals);
-   if (!arg_eval(e, TS_DATE, c, &vals[TS_DATE]) || !arg_eval(e, TS_FORMAT, c, &vals[TS_FORMAT])) {
+   if (!expr_eval_arg(e, TS_DATE, c, &vals[TS_DATE]) ||
+       !expr_eval_arg(e, TS_FORMAT, c, &vals[TS_FORMAT])) {
       goto done;
    }
    if (e->args[TS_FORMAT]) {
-      if (is_nullish(&vals[TS_FORMAT])) {
+      if (expr_val_nullish(&vals[TS_FORMAT])) {
          null = true;
       } else if (vals[TS_FORMAT].value_type != BSON_TYPE_UTF8) {
          error_set(c->error, 18533, "$dateToString requires that 'format' be a string, found: %s",
-                   type_name(&vals[TS_FORMAT]));
+                   expr_val_type_name(&vals[TS_FORMAT]));
          goto done;
       }
    }
    if (!eval_zone(e, TS_TIMEZONE, c, &zone, &owned, &null, 40517)) {
       goto done;
    }
-   if (is_nullish(&vals[TS_DATE])) {
-      ok = e->args[TS_ONNULL] ? arg_eval(e, TS_ONNULL, c, out) : (set_null(out), true);
+   if (expr_val_nullish(&vals[TS_DATE])) {
+      ok = e->args[TS_ONNULL] ? expr_eval_arg(e, TS_ONNULL, c, out) : (expr_val_null(out), true);
       goto done;
    }
    if (null) {
-      set_null(out);
+      expr_val_null(out);
       ok = true;
       goto done;
    }
    if (!date_millis(&vals[TS_DATE], &ms)) {
       error_set(c->error, 16006, "can't convert from BSON type %s to Date",
-                type_name(&vals[TS_DATE]));
+                expr_val_type_name(&vals[TS_DATE]));
       goto done;
    }
    if (e->args[TS_FORMAT]) {
@@ -818,28 +815,28 @@ expr_date_from_string(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    memset(&pd, 0, sizeof pd);
    pd.month = 1;
    pd.day = 1;
-   if (!arg_eval(e, FS_STRING, c, &vals[FS_STRING]) ||
-       !arg_eval(e, FS_FORMAT, c, &vals[FS_FORMAT])) {
+   if (!expr_eval_arg(e, FS_STRING, c, &vals[FS_STRING]) ||
+       !expr_eval_arg(e, FS_FORMAT, c, &vals[FS_FORMAT])) {
       goto done;
    }
    if (!eval_zone(e, FS_TIMEZONE, c, &zone, &owned, &null, 40517)) {
       goto done;
    }
    if (e->args[FS_FORMAT]) {
-      if (is_nullish(&vals[FS_FORMAT])) {
+      if (expr_val_nullish(&vals[FS_FORMAT])) {
          null = true;
       } else if (vals[FS_FORMAT].value_type != BSON_TYPE_UTF8) {
          error_set(c->error, 40684, "$dateFromString requires that 'format' be a string, found: %s",
-                   type_name(&vals[FS_FORMAT]));
+                   expr_val_type_name(&vals[FS_FORMAT]));
          goto done;
       }
    }
-   if (is_nullish(&vals[FS_STRING])) {
-      ok = e->args[FS_ONNULL] ? arg_eval(e, FS_ONNULL, c, out) : (set_null(out), true);
+   if (expr_val_nullish(&vals[FS_STRING])) {
+      ok = e->args[FS_ONNULL] ? expr_eval_arg(e, FS_ONNULL, c, out) : (expr_val_null(out), true);
       goto done;
    }
    if (null) {
-      set_null(out);
+      expr_val_null(out);
       ok = true;
       goto done;
    }
@@ -848,7 +845,7 @@ expr_date_from_string(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       char *json = update_util_value_json(&vals[FS_STRING]);
       error_set(c->error, 241,
                 "$dateFromString requires that 'dateString' be a string, found: %s with value %s",
-                type_name(&vals[FS_STRING]), json);
+                expr_val_type_name(&vals[FS_STRING]), json);
       bson_free(json);
       goto done;
    }
@@ -884,13 +881,13 @@ expr_date_from_string(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    } else {
       ms = zone_to_utc(named ? named : zone, local);
    }
-   set_date(out, ms);
+   expr_val_date(out, ms);
    ok = true;
 
 done:
    if (!ok && parse_error && e->args[FS_ONERROR]) {
       memset(out, 0, sizeof *out);
-      ok = arg_eval(e, FS_ONERROR, c, out);
+      ok = expr_eval_arg(e, FS_ONERROR, c, out);
    }
    zone_free(owned);
    zone_free(named);
@@ -936,22 +933,23 @@ expr_date_to_parts(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
 
    memset(out, 0, sizeof *out);
    memset(&iso, 0, sizeof iso);
-   if (!arg_eval(e, 0, c, &date) || !arg_eval(e, 2, c, &iso) ||
+   if (!expr_eval_arg(e, 0, c, &date) || !expr_eval_arg(e, 2, c, &iso) ||
        !eval_zone(e, 1, c, &zone, &owned, &null, 40517)) {
       goto done;
    }
-   if (e->args[2] && !is_nullish(&iso) && iso.value_type != BSON_TYPE_BOOL) {
+   if (e->args[2] && !expr_val_nullish(&iso) && iso.value_type != BSON_TYPE_BOOL) {
       error_set(c->error, 40521, "iso8601 must be a boolean value, found type: %s",
-                type_name(&iso));
+                expr_val_type_name(&iso));
       goto done;
    }
-   if (null || is_nullish(&date) || (e->args[2] && is_nullish(&iso))) {
-      set_null(out);
+   if (null || expr_val_nullish(&date) || (e->args[2] && expr_val_nullish(&iso))) {
+      expr_val_null(out);
       ok = true;
       goto done;
    }
    if (!date_millis(&date, &ms)) {
-      error_set(c->error, 16006, "can't convert from BSON type %s to Date", type_name(&date));
+      error_set(c->error, 16006, "can't convert from BSON type %s to Date",
+                expr_val_type_name(&date));
       goto done;
    }
    split_local(ms + (int64_t) zone_offset(zone, ms) * 1000, &p);
@@ -1055,15 +1053,15 @@ expr_date_from_parts(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       if (!e->args[i]) {
          continue;
       }
-      if (!arg_eval(e, i, c, &v)) {
+      if (!expr_eval_arg(e, i, c, &v)) {
          goto done;
       }
-      if (is_nullish(&v)) {
+      if (expr_val_nullish(&v)) {
          null = true;
-      } else if (!update_util_is_number(v.value_type) || !update_util_to_int64(&v, &part[i])) {
+      } else if (!expr_val_integral(&v, &part[i])) {
          char *json = update_util_value_json(&v);
          error_set(c->error, 40515, "'%s' must evaluate to an integer, found %s with value %s",
-                   names[i], type_name(&v), json);
+                   names[i], expr_val_type_name(&v), json);
          bson_free(json);
          bson_value_destroy(&v);
          goto done;
@@ -1089,7 +1087,7 @@ expr_date_from_parts(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       goto done;
    }
    if (null) {
-      set_null(out);
+      expr_val_null(out);
       ok = true;
       goto done;
    }
@@ -1106,7 +1104,7 @@ expr_date_from_parts(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    local = days * MS_PER_DAY + part[FP_HOUR] * INT64_C(3600000) + part[FP_MINUTE] * INT64_C(60000) +
            part[FP_SECOND] * INT64_C(1000) + part[FP_MILLIS];
-   set_date(out, zone_to_utc(zone, local));
+   expr_val_date(out, zone_to_utc(zone, local));
    ok = true;
 
 done:
@@ -1202,16 +1200,16 @@ expr_date_add(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    memset(out, 0, sizeof *out);
    memset(vals, 0, sizeof vals);
    for (size_t i = 0; i < 3; i++) {
-      if (!arg_eval(e, i, c, &vals[i])) {
+      if (!expr_eval_arg(e, i, c, &vals[i])) {
          goto done;
       }
-      null = null || is_nullish(&vals[i]);
+      null = null || expr_val_nullish(&vals[i]);
    }
    if (!eval_zone(e, DA_TIMEZONE, c, &zone, &owned, &null, 40517)) {
       goto done;
    }
    if (null) {
-      set_null(out);
+      expr_val_null(out);
       ok = true;
       goto done;
    }
@@ -1223,8 +1221,7 @@ expr_date_add(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (!parse_unit(&vals[DA_UNIT], e->op->name, &unit, c)) {
       goto done;
    }
-   if (!update_util_is_number(vals[DA_AMOUNT].value_type) ||
-       !update_util_to_int64(&vals[DA_AMOUNT], &amount)) {
+   if (!expr_val_integral(&vals[DA_AMOUNT], &amount)) {
       error_set(c->error, 5166405, "%s expects integer amount of time units", e->op->name);
       goto done;
    }
@@ -1240,7 +1237,7 @@ expr_date_add(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       error_set(c->error, 5166406, "%s overflowed", e->op->name);
       goto done;
    }
-   set_date(out, result);
+   expr_val_date(out, result);
    ok = true;
 
 done:
@@ -1327,30 +1324,30 @@ expr_date_diff(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       if (i == DD_TIMEZONE) {
          continue;
       }
-      if (!arg_eval(e, i, c, &vals[i])) {
+      if (!expr_eval_arg(e, i, c, &vals[i])) {
          goto done;
       }
-      null = null || (e->args[i] && is_nullish(&vals[i]));
+      null = null || (e->args[i] && expr_val_nullish(&vals[i]));
    }
    if (!eval_zone(e, DD_TIMEZONE, c, &zone, &owned, &null, 40517)) {
       goto done;
    }
    for (size_t i = 0; i < 2; i++) {
-      if (!is_nullish(&vals[i]) && !date_millis(&vals[i], &ms[i])) {
+      if (!expr_val_nullish(&vals[i]) && !date_millis(&vals[i], &ms[i])) {
          error_set(c->error, 5166307, "$dateDiff requires '%s' to be a date, but got %s", names[i],
-                   type_name(&vals[i]));
+                   expr_val_type_name(&vals[i]));
          goto done;
       }
    }
-   if (!is_nullish(&vals[DD_UNIT]) && !parse_unit(&vals[DD_UNIT], e->op->name, &unit, c)) {
+   if (!expr_val_nullish(&vals[DD_UNIT]) && !parse_unit(&vals[DD_UNIT], e->op->name, &unit, c)) {
       goto done;
    }
-   if (e->args[DD_WEEK] && !is_nullish(&vals[DD_WEEK]) &&
+   if (e->args[DD_WEEK] && !expr_val_nullish(&vals[DD_WEEK]) &&
        !parse_week_start(&vals[DD_WEEK], e->op->name, &week_start, c)) {
       goto done;
    }
    if (null) {
-      set_null(out);
+      expr_val_null(out);
       ok = true;
       goto done;
    }
@@ -1423,30 +1420,29 @@ expr_date_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       if (i == DT_TIMEZONE) {
          continue;
       }
-      if (!arg_eval(e, i, c, &vals[i])) {
+      if (!expr_eval_arg(e, i, c, &vals[i])) {
          goto done;
       }
-      null = null || (e->args[i] && is_nullish(&vals[i]));
+      null = null || (e->args[i] && expr_val_nullish(&vals[i]));
    }
    if (!eval_zone(e, DT_TIMEZONE, c, &zone, &owned, &null, 40517)) {
       goto done;
    }
-   if (!is_nullish(&vals[DT_DATE]) && !date_millis(&vals[DT_DATE], &ms)) {
+   if (!expr_val_nullish(&vals[DT_DATE]) && !date_millis(&vals[DT_DATE], &ms)) {
       error_set(c->error, 5439012, "$dateTrunc requires 'date' to be a date, but got %s",
-                type_name(&vals[DT_DATE]));
+                expr_val_type_name(&vals[DT_DATE]));
       goto done;
    }
-   if (!is_nullish(&vals[DT_UNIT]) && !parse_unit(&vals[DT_UNIT], e->op->name, &unit, c)) {
+   if (!expr_val_nullish(&vals[DT_UNIT]) && !parse_unit(&vals[DT_UNIT], e->op->name, &unit, c)) {
       goto done;
    }
-   if (e->args[DT_BIN] && !is_nullish(&vals[DT_BIN])) {
-      if (!update_util_is_number(vals[DT_BIN].value_type) ||
-          !update_util_to_int64(&vals[DT_BIN], &bin)) {
+   if (e->args[DT_BIN] && !expr_val_nullish(&vals[DT_BIN])) {
+      if (!expr_val_integral(&vals[DT_BIN], &bin)) {
          char *json = update_util_value_json(&vals[DT_BIN]);
          error_set(c->error, 5439017,
                    "$dateTrunc requires 'binSize' to be a 64-bit integer, but got value '%s' of "
                    "type %s",
-                   json, type_name(&vals[DT_BIN]));
+                   json, expr_val_type_name(&vals[DT_BIN]));
          bson_free(json);
          goto done;
       }
@@ -1457,12 +1453,12 @@ expr_date_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          goto done;
       }
    }
-   if (unit == UNIT_WEEK && e->args[DT_WEEK] && !is_nullish(&vals[DT_WEEK]) &&
+   if (unit == UNIT_WEEK && e->args[DT_WEEK] && !expr_val_nullish(&vals[DT_WEEK]) &&
        !parse_week_start(&vals[DT_WEEK], e->op->name, &week_start, c)) {
       goto done;
    }
    if (null) {
-      set_null(out);
+      expr_val_null(out);
       ok = true;
       goto done;
    }
@@ -1497,7 +1493,7 @@ expr_date_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    result = unit >= UNIT_HOUR && zone->n_types == 0 ? local - (int64_t) zone->fixed * 1000
                                                     : zone_to_utc(zone, local);
-   set_date(out, result);
+   expr_val_date(out, result);
    ok = true;
 
 done:
@@ -2061,11 +2057,11 @@ eval_zone(const fe_expr_t *e, size_t tz_arg, eval_ctx_t *c, const tz_zone_t **zo
    if (!expr_eval_node(e->args[tz_arg], c, &v)) {
       return false;
    }
-   if (is_nullish(&v)) {
+   if (expr_val_nullish(&v)) {
       *null = true;
    } else if (v.value_type != BSON_TYPE_UTF8) {
       ok = error_set(c->error, tz_code, "timezone must evaluate to a string, found %s",
-                     type_name(&v));
+                     expr_val_type_name(&v));
    } else if ((ok = zone_load(v.value.v_utf8.str, owned, c->error))) {
       *zone = *owned;
    }
@@ -2099,7 +2095,7 @@ parse_unit(const bson_value_t *v, const char *opname, unit_t *unit, eval_ctx_t *
                                        "hour", "minute",  "second", "millisecond"};
    if (v->value_type != BSON_TYPE_UTF8) {
       return error_set(c->error, 5439013, "%s requires 'unit' to be a string, but got %s", opname,
-                       type_name(v));
+                       expr_val_type_name(v));
    }
    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
       if (strcmp(units[i], v->value.v_utf8.str) == 0) {
@@ -2115,7 +2111,7 @@ parse_week_start(const bson_value_t *v, const char *opname, int *wday, eval_ctx_
 {
    if (v->value_type != BSON_TYPE_UTF8) {
       return error_set(c->error, 5439015, "%s requires 'startOfWeek' to be a string, but got %s",
-                       opname, type_name(v));
+                       opname, expr_val_type_name(v));
    }
    for (int i = 0; i < 7; i++) {
       /* Full names or their three-letter abbreviations, any case. */
@@ -2128,51 +2124,4 @@ parse_week_start(const bson_value_t *v, const char *opname, int *wday, eval_ctx_
    return error_set(c->error, 5439016,
                     "%s parameter 'startOfWeek' value cannot be recognized as a day of a week: %s",
                     opname, v->value.v_utf8.str);
-}
-
-static void
-set_date(bson_value_t *out, int64_t ms)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_DATE_TIME;
-   out->value.v_datetime = ms;
-}
-
-static void
-set_i32(bson_value_t *out, int32_t i)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_INT32;
-   out->value.v_int32 = i;
-}
-
-/* Evaluates e->args[i] (missing when absent) into *out, always initialized. */
-static bool
-arg_eval(const fe_expr_t *e, size_t i, eval_ctx_t *c, bson_value_t *out)
-{
-   if (!e->args[i]) {
-      memset(out, 0, sizeof *out);
-      return true;
-   }
-   return expr_eval_node(e->args[i], c, out);
-}
-
-static bool
-is_nullish(const bson_value_t *v)
-{
-   return v->value_type == BSON_TYPE_EOD || v->value_type == BSON_TYPE_NULL ||
-          v->value_type == BSON_TYPE_UNDEFINED;
-}
-
-static void
-set_null(bson_value_t *out)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_NULL;
-}
-
-static const char *
-type_name(const bson_value_t *v)
-{
-   return v->value_type == BSON_TYPE_EOD ? "missing" : update_util_type_name(v->value_type);
 }

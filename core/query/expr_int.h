@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <bson/bson.h>
 
@@ -66,6 +67,18 @@ fe_expr_t *expr_node_new(kind_t kind);
 
 /* Evaluates one node; *out is caller storage, always initialized (EOD when missing). */
 bool expr_eval_node(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out);
+
+/* Evaluates e->args[i] into *out, caller storage, always initialized (missing when the
+ * operand is absent). */
+static inline bool
+expr_eval_arg(const fe_expr_t *e, size_t i, eval_ctx_t *c, bson_value_t *out)
+{
+   if (!e->args[i]) {
+      memset(out, 0, sizeof *out);
+      return true;
+   }
+   return expr_eval_node(e->args[i], c, out);
+}
 
 /* Evaluates every e->args[i] into vals[i] (NULL args stay missing); on failure vals are
  * released. */

@@ -58,10 +58,6 @@ static void decimal_from_long_double(long double x, bson_value_t *out);
 
 /* Helpers. */
 static bool round_or_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out, round_mode_t mode);
-static const char *type_name(const bson_value_t *v);
-static void set_double(bson_value_t *out, double d);
-static void set_int32(bson_value_t *out, int32_t i);
-static void set_int64(bson_value_t *out, int64_t i);
 static bool integral_int64(const bson_value_t *v, int64_t *out);
 
 /*
@@ -109,7 +105,8 @@ expr_math_unary(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       goto done;
    }
    if (!update_util_is_number(v.value_type)) {
-      error_set(c->error, 28765, "%s only supports numeric types, not %s", name, type_name(&v));
+      error_set(c->error, 28765, "%s only supports numeric types, not %s", name,
+                expr_val_type_name(&v));
       goto done;
    }
    x = v.value_type == BSON_TYPE_DECIMAL128 ? decimal_to_long_double(&v.value.v_decimal128)
@@ -136,7 +133,7 @@ expr_math_unary(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    } else {
       /* Doubles go through the double functions, as mongod's std:: calls do: long double
        * would round differently in the last bit now and then. */
-      set_double(out, unary_double(name, (double) x));
+      expr_val_double(out, unary_double(name, (double) x));
    }
    ok = true;
 
@@ -162,11 +159,13 @@ expr_math_log(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       goto done;
    }
    if (!update_util_is_number(vals[0].value_type)) {
-      error_set(c->error, 28756, "$log's argument must be numeric, not %s", type_name(&vals[0]));
+      error_set(c->error, 28756, "$log's argument must be numeric, not %s",
+                expr_val_type_name(&vals[0]));
       goto done;
    }
    if (!update_util_is_number(vals[1].value_type)) {
-      error_set(c->error, 28757, "$log's base must be numeric, not %s", type_name(&vals[1]));
+      error_set(c->error, 28757, "$log's base must be numeric, not %s",
+                expr_val_type_name(&vals[1]));
       goto done;
    }
    decimal =
@@ -189,7 +188,7 @@ expr_math_log(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (decimal) {
       decimal_from_long_double(logl(x) / logl(base), out);
    } else {
-      set_double(out, log((double) x) / log((double) base));
+      expr_val_double(out, log((double) x) / log((double) base));
    }
    ok = true;
 
@@ -219,11 +218,13 @@ expr_math_pow(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       goto done;
    }
    if (!update_util_is_number(bt)) {
-      error_set(c->error, 28762, "$pow's base must be numeric, not %s", type_name(&vals[0]));
+      error_set(c->error, 28762, "$pow's base must be numeric, not %s",
+                expr_val_type_name(&vals[0]));
       goto done;
    }
    if (!update_util_is_number(et)) {
-      error_set(c->error, 28763, "$pow's exponent must be numeric, not %s", type_name(&vals[1]));
+      error_set(c->error, 28763, "$pow's exponent must be numeric, not %s",
+                expr_val_type_name(&vals[1]));
       goto done;
    }
    if (bt == BSON_TYPE_DECIMAL128 || et == BSON_TYPE_DECIMAL128) {
@@ -244,7 +245,7 @@ expr_math_pow(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          error_set(c->error, 28764, "$pow cannot take a base of 0 and a negative exponent");
          goto done;
       }
-      set_double(out, pow(b, x));
+      expr_val_double(out, pow(b, x));
    } else {
       int64_t b = bt == BSON_TYPE_INT32 ? vals[0].value.v_int32 : vals[0].value.v_int64;
       int64_t x = et == BSON_TYPE_INT32 ? vals[1].value.v_int32 : vals[1].value.v_int64;
@@ -278,11 +279,11 @@ expr_math_pow(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          }
       }
       if (overflow) {
-         set_double(out, pow((double) b, (double) x));
+         expr_val_double(out, pow((double) b, (double) x));
       } else if (as_long || r < INT32_MIN || r > INT32_MAX) {
-         set_int64(out, r);
+         expr_val_int64(out, r);
       } else {
-         set_int32(out, (int32_t) r);
+         expr_val_int32(out, (int32_t) r);
       }
    }
    ok = true;
@@ -322,9 +323,9 @@ expr_math_bson_size(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       expr_val_null(out);
    } else if (v.value_type != BSON_TYPE_DOCUMENT) {
       ok = error_set(c->error, 31393, "$bsonSize requires a document input, found: %s",
-                     type_name(&v));
+                     expr_val_type_name(&v));
    } else {
-      set_int32(out, (int32_t) v.value.v_doc.data_len);
+      expr_val_int32(out, (int32_t) v.value.v_doc.data_len);
    }
    bson_value_destroy(&v);
    return ok;
@@ -342,12 +343,13 @@ expr_math_binary_size(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (expr_val_nullish(&v)) {
       expr_val_null(out);
    } else if (v.value_type == BSON_TYPE_UTF8) {
-      set_int32(out, (int32_t) v.value.v_utf8.len);
+      expr_val_int32(out, (int32_t) v.value.v_utf8.len);
    } else if (v.value_type == BSON_TYPE_BINARY) {
-      set_int32(out, (int32_t) v.value.v_binary.data_len);
+      expr_val_int32(out, (int32_t) v.value.v_binary.data_len);
    } else {
-      ok = error_set(c->error, 51276,
-                     "$binarySize requires a string or BinData argument, found: %s", type_name(&v));
+      ok =
+         error_set(c->error, 51276, "$binarySize requires a string or BinData argument, found: %s",
+                   expr_val_type_name(&v));
    }
    bson_value_destroy(&v);
    return ok;
@@ -375,7 +377,7 @@ round_or_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out, round_mode_
    }
    if (!update_util_is_number(vals[0].value_type)) {
       error_set(c->error, 51081, "%s only supports numeric types, not %s", e->op->name,
-                type_name(&vals[0]));
+                expr_val_type_name(&vals[0]));
       goto done;
    }
    if (e->n_args > 1) {
@@ -408,12 +410,12 @@ round_or_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out, round_mode_
       break;
    case BSON_TYPE_DOUBLE:
       if (!isfinite(vals[0].value.v_double)) {
-         set_double(out, vals[0].value.v_double);
+         expr_val_double(out, vals[0].value.v_double);
          break;
       }
       dec_from_double(vals[0].value.v_double, &d);
       dec_quantize(&d, (int32_t) -place, mode);
-      set_double(out, dec_to_double(&d));
+      expr_val_double(out, dec_to_double(&d));
       break;
    default: {
       int64_t i =
@@ -438,9 +440,9 @@ round_or_trunc(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out, round_mode_
          goto done;
       }
       if (vals[0].value_type == BSON_TYPE_INT64 || r < INT32_MIN || r > INT32_MAX) {
-         set_int64(out, r);
+         expr_val_int64(out, r);
       } else {
-         set_int32(out, (int32_t) r);
+         expr_val_int32(out, (int32_t) r);
       }
    }
    }
@@ -451,36 +453,6 @@ done:
       bson_value_destroy(&vals[i]);
    }
    return ok;
-}
-
-static const char *
-type_name(const bson_value_t *v)
-{
-   return expr_val_missing(v) ? "missing" : update_util_type_name(v->value_type);
-}
-
-static void
-set_double(bson_value_t *out, double d)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_DOUBLE;
-   out->value.v_double = d;
-}
-
-static void
-set_int32(bson_value_t *out, int32_t i)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_INT32;
-   out->value.v_int32 = i;
-}
-
-static void
-set_int64(bson_value_t *out, int64_t i)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_INT64;
-   out->value.v_int64 = i;
 }
 
 /* True when v is a number with an integral value that fits int64. */

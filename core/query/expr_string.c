@@ -8,16 +8,11 @@
 #include <string.h>
 
 #include "query/expr_int.h"
+#include "query/expr_value_int.h"
 #include "query/filter_int.h"
 #include "query/update_int.h"
 
 /* Helpers. */
-static bool arg_eval(const fe_expr_t *e, size_t i, eval_ctx_t *c, bson_value_t *out);
-static bool is_nullish(const bson_value_t *v);
-static void set_null(bson_value_t *out);
-static void set_int32(bson_value_t *out, int32_t i);
-static void set_utf8_take(bson_value_t *out, bson_string_t *s);
-static const char *type_name(const bson_value_t *v);
 static size_t utf8_len(unsigned char lead);
 static uint32_t utf8_decode(const char *s, size_t len, size_t *n);
 static fe_expr_t *parse_object(const op_def_t *op, const bson_iter_t *operand,
@@ -91,23 +86,23 @@ expr_string_trim(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
 
    memset(out, 0, sizeof *out);
    memset(&chars, 0, sizeof chars);
-   if (!arg_eval(e, 0, c, &input) || !arg_eval(e, 1, c, &chars)) {
+   if (!expr_eval_arg(e, 0, c, &input) || !expr_eval_arg(e, 1, c, &chars)) {
       goto done;
    }
-   if (is_nullish(&input) || (e->args[1] && is_nullish(&chars))) {
-      set_null(out);
+   if (expr_val_nullish(&input) || (e->args[1] && expr_val_nullish(&chars))) {
+      expr_val_null(out);
       ok = true;
       goto done;
    }
    if (input.value_type != BSON_TYPE_UTF8) {
       error_set(c->error, 50699, "%s requires its input to be a string, got %s instead", name,
-                type_name(&input));
+                expr_val_type_name(&input));
       goto done;
    }
    if (e->args[1]) {
       if (chars.value_type != BSON_TYPE_UTF8) {
          error_set(c->error, 50700, "%s requires 'chars' to be a string, got %s instead", name,
-                   type_name(&chars));
+                   expr_val_type_name(&chars));
          goto done;
       }
       set = chars.value.v_utf8.str;
@@ -155,11 +150,11 @@ done:
 static bool
 index_bound(const bson_value_t *v, const char *name, bool starting, int64_t *out, eval_ctx_t *c)
 {
-   if (!update_util_is_number(v->value_type) || !update_util_to_int64(v, out)) {
+   if (!expr_val_integral(v, out)) {
       char *json = update_util_value_json(v);
       error_set(c->error, 40096,
                 "%s requires an integral %s index, found a value of type: %s, with value: %s", name,
-                starting ? "starting" : "ending", type_name(v), json);
+                starting ? "starting" : "ending", expr_val_type_name(v), json);
       bson_free(json);
       return false;
    }
@@ -184,20 +179,21 @@ expr_string_index_of(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    if (!expr_eval_args(e, c, vals)) {
       return false;
    }
-   if (is_nullish(&vals[0])) {
-      set_null(out);
+   if (expr_val_nullish(&vals[0])) {
+      expr_val_null(out);
       ok = true;
       goto done;
    }
    if (vals[0].value_type != BSON_TYPE_UTF8) {
       error_set(c->error, cp ? 40093 : 40091,
-                "%s requires a string as the first argument, found: %s", name, type_name(&vals[0]));
+                "%s requires a string as the first argument, found: %s", name,
+                expr_val_type_name(&vals[0]));
       goto done;
    }
    if (vals[1].value_type != BSON_TYPE_UTF8) {
       error_set(c->error, cp ? 40094 : 40092,
                 "%s requires a string as the second argument, found: %s", name,
-                type_name(&vals[1]));
+                expr_val_type_name(&vals[1]));
       goto done;
    }
    if (e->n_args > 2 && !index_bound(&vals[2], name, true, &start, c)) {
@@ -255,7 +251,7 @@ expr_string_index_of(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       }
    }
 not_found:
-   set_int32(out, (int32_t) result);
+   expr_val_int32(out, (int32_t) result);
    ok = true;
 
 done:
@@ -281,11 +277,11 @@ expr_string_len_bytes(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
    }
    if (v.value_type != BSON_TYPE_UTF8) {
       error_set(c->error, 34473, "$strLenBytes requires a string argument, found: %s",
-                type_name(&v));
+                expr_val_type_name(&v));
    } else if (v.value.v_utf8.len > INT32_MAX) {
       error_set(c->error, 34470, "string length could not be represented as an int");
    } else {
-      set_int32(out, (int32_t) v.value.v_utf8.len);
+      expr_val_int32(out, (int32_t) v.value.v_utf8.len);
       ok = true;
    }
    bson_value_destroy(&v);
@@ -321,7 +317,8 @@ coerce_string(const bson_value_t *v, char **s, size_t *len, eval_ctx_t *c)
       *s = bson_strdup_printf("%.17g", v->value.v_double);
       break;
    default:
-      return error_set(c->error, 16007, "can't convert from BSON type %s to String", type_name(v));
+      return error_set(c->error, 16007, "can't convert from BSON type %s to String",
+                       expr_val_type_name(v));
    }
    *len = strlen(*s);
    return true;
@@ -351,7 +348,7 @@ expr_string_casecmp(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       if (cmp == 0) {
          cmp = (alen > blen) - (alen < blen);
       }
-      set_int32(out, cmp);
+      expr_val_int32(out, cmp);
       ok = true;
    }
    bson_free(a);
@@ -414,16 +411,16 @@ expr_string_replace(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       return false;
    }
    for (size_t i = 0; i < 3; i++) {
-      if (is_nullish(&vals[i])) {
+      if (expr_val_nullish(&vals[i])) {
          null = true;
       } else if (vals[i].value_type != BSON_TYPE_UTF8) {
          error_set(c->error, codes[i], "%s requires that '%s' be a string, found: %s", e->op->name,
-                   names[i], type_name(&vals[i]));
+                   names[i], expr_val_type_name(&vals[i]));
          goto done;
       }
    }
    if (null) {
-      set_null(out);
+      expr_val_null(out);
       ok = true;
       goto done;
    }
@@ -457,7 +454,7 @@ expr_string_replace(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
             i += n;
          }
       }
-      set_utf8_take(out, buf);
+      expr_val_utf8_take(out, buf);
    }
    ok = true;
 
@@ -520,7 +517,7 @@ rx_compile(const char *opname, const bson_value_t *regex, const bson_value_t *op
       error_set(error, 51105, "%s needs 'regex' to be of type string or regex", opname);
       goto done;
    }
-   if (options && !is_nullish(options)) {
+   if (options && !expr_val_nullish(options)) {
       if (options->value_type != BSON_TYPE_UTF8) {
          error_set(error, 51106, "%s needs 'options' to be of type string", opname);
          goto done;
@@ -602,7 +599,7 @@ expr_string_parse_regex(const op_def_t *op, const bson_iter_t *operand, fe_error
    /* Constant regex and options: compile now, and report a bad one now, as MongoDB does. */
    if (expr_is_constant(e->args[RX_REGEX], &regex) &&
        (!e->args[RX_OPTIONS] || expr_is_constant(e->args[RX_OPTIONS], &options)) &&
-       !is_nullish(regex)) {
+       !expr_val_nullish(regex)) {
       if (!rx_compile(op->name, regex, options, &rx, error)) {
          expr_destroy(e);
          return NULL;
@@ -657,17 +654,17 @@ expr_string_regex(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       bson_destroy(&arr);
       return false;
    }
-   if (!is_nullish(&vals[RX_INPUT]) && vals[RX_INPUT].value_type != BSON_TYPE_UTF8) {
+   if (!expr_val_nullish(&vals[RX_INPUT]) && vals[RX_INPUT].value_type != BSON_TYPE_UTF8) {
       error_set(c->error, 51104, "%s needs 'input' to be of type string", name);
       goto done;
    }
-   if (!rx && !is_nullish(&vals[RX_REGEX])) {
+   if (!rx && !expr_val_nullish(&vals[RX_REGEX])) {
       if (!rx_compile(name, &vals[RX_REGEX], &vals[RX_OPTIONS], &owned, c->error)) {
          goto done;
       }
       rx = owned;
    }
-   if (is_nullish(&vals[RX_INPUT]) || !rx) {
+   if (expr_val_nullish(&vals[RX_INPUT]) || !rx) {
       /* No input or no regex: no match. */
       if (match_only) {
          out->value_type = BSON_TYPE_BOOL;
@@ -678,7 +675,7 @@ expr_string_regex(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          out->value.v_doc.data = bson_destroy_with_steal(&arr, true, &len);
          out->value.v_doc.data_len = len;
       } else {
-         set_null(out);
+         expr_val_null(out);
       }
       ok = true;
       goto done;
@@ -737,7 +734,7 @@ expr_string_regex(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
          out->value.v_doc.data = bson_destroy_with_steal(&arr, true, &blen);
          out->value.v_doc.data_len = blen;
       } else if (n == 0) {
-         set_null(out);
+         expr_val_null(out);
       } else {
          /* The one match is arr[0]: return it as a document. */
          bson_t holder;
@@ -796,54 +793,6 @@ parse_object(const op_def_t *op, const bson_iter_t *operand, const char *const *
       }
    }
    return e;
-}
-
-static bool
-arg_eval(const fe_expr_t *e, size_t i, eval_ctx_t *c, bson_value_t *out)
-{
-   if (!e->args[i]) {
-      memset(out, 0, sizeof *out);
-      return true;
-   }
-   return expr_eval_node(e->args[i], c, out);
-}
-
-static bool
-is_nullish(const bson_value_t *v)
-{
-   return v->value_type == BSON_TYPE_EOD || v->value_type == BSON_TYPE_NULL ||
-          v->value_type == BSON_TYPE_UNDEFINED;
-}
-
-static void
-set_null(bson_value_t *out)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_NULL;
-}
-
-static void
-set_int32(bson_value_t *out, int32_t i)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_INT32;
-   out->value.v_int32 = i;
-}
-
-/* Takes s (freed here) as a string value. */
-static void
-set_utf8_take(bson_value_t *out, bson_string_t *s)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_UTF8;
-   out->value.v_utf8.len = s->len;
-   out->value.v_utf8.str = bson_string_free(s, false);
-}
-
-static const char *
-type_name(const bson_value_t *v)
-{
-   return v->value_type == BSON_TYPE_EOD ? "missing" : update_util_type_name(v->value_type);
 }
 
 static size_t
