@@ -17,6 +17,7 @@
 
 #include "bson/compare.h"
 #include "query/expr_int.h"
+#include "query/expr_value_int.h"
 #include "query/update_int.h"
 
 struct fe_expr_let {
@@ -56,18 +57,20 @@ static void destroy_values(bson_value_t *vals, size_t n);
 static bool lookup_var(eval_ctx_t *c, const char *name, bson_value_t *borrowed);
 static void path_on_value(const bson_value_t *v, char *const *parts, size_t n, bson_value_t *out);
 
-/* Values. */
-static bool is_missing(const bson_value_t *v);
-static bool is_nullish(const bson_value_t *v);
-static void set_null(bson_value_t *out);
-static void set_bool(bson_value_t *out, bool b);
-static void set_int32(bson_value_t *out, int32_t i);
-static void set_int64(bson_value_t *out, int64_t i);
-static void set_double(bson_value_t *out, double d);
-static void set_utf8(bson_value_t *out, const char *s, size_t len);
-static void set_from_bson(bson_value_t *out, bson_t *b, bool array);
-static void copy_value(const bson_value_t *src, bson_value_t *dst);
-static const char *type_name(const bson_value_t *v);
+/* Values: the shared helpers of expr_value_int.h under this file's short names (the call
+ * sites keep them so that concurrent branches on expr.c still merge). */
+#define is_missing(v) expr_val_missing(v)
+#define is_nullish(v) expr_val_nullish(v)
+#define set_null(out) expr_val_null(out)
+#define set_bool(out, b) expr_val_bool(out, b)
+#define set_int32(out, i) expr_val_int32(out, i)
+#define set_int64(out, i) expr_val_int64(out, i)
+#define set_double(out, d) expr_val_double(out, d)
+#define set_utf8(out, s, len) expr_val_utf8(out, s, len)
+#define set_from_bson(out, b, array) expr_val_from_bson(out, b, array)
+#define copy_value(src, dst) expr_val_copy(src, dst)
+#define type_name(v) expr_val_type_name(v)
+
 static bool to_string(const bson_value_t *v, char **s, size_t *len);
 
 /* Operators, sorted by name for bsearch. */
@@ -1351,94 +1354,6 @@ path_on_array(const bson_value_t *arr, char *const *parts, size_t n, bson_value_
 /*
  * Values
  */
-
-static bool
-is_missing(const bson_value_t *v)
-{
-   return v->value_type == BSON_TYPE_EOD;
-}
-
-static bool
-is_nullish(const bson_value_t *v)
-{
-   return v->value_type == BSON_TYPE_EOD || v->value_type == BSON_TYPE_NULL ||
-          v->value_type == BSON_TYPE_UNDEFINED;
-}
-
-static void
-set_null(bson_value_t *out)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_NULL;
-}
-
-static void
-set_bool(bson_value_t *out, bool b)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_BOOL;
-   out->value.v_bool = b;
-}
-
-static void
-set_int32(bson_value_t *out, int32_t i)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_INT32;
-   out->value.v_int32 = i;
-}
-
-static void
-set_int64(bson_value_t *out, int64_t i)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_INT64;
-   out->value.v_int64 = i;
-}
-
-static void
-set_double(bson_value_t *out, double d)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_DOUBLE;
-   out->value.v_double = d;
-}
-
-static void
-set_utf8(bson_value_t *out, const char *s, size_t len)
-{
-   memset(out, 0, sizeof *out);
-   out->value_type = BSON_TYPE_UTF8;
-   out->value.v_utf8.str = bson_strndup(s, len);
-   out->value.v_utf8.len = (uint32_t) len;
-}
-
-/* Takes b's buffer (b is destroyed) as a document or array value. */
-static void
-set_from_bson(bson_value_t *out, bson_t *b, bool array)
-{
-   uint32_t len;
-   memset(out, 0, sizeof *out);
-   out->value_type = array ? BSON_TYPE_ARRAY : BSON_TYPE_DOCUMENT;
-   out->value.v_doc.data = bson_destroy_with_steal(b, true, &len);
-   out->value.v_doc.data_len = len;
-}
-
-static void
-copy_value(const bson_value_t *src, bson_value_t *dst)
-{
-   if (is_missing(src)) {
-      memset(dst, 0, sizeof *dst);
-   } else {
-      bson_value_copy(src, dst);
-   }
-}
-
-static const char *
-type_name(const bson_value_t *v)
-{
-   return update_util_type_name(v->value_type);
-}
 
 static void
 format_double(double d, char *buf, size_t size)
