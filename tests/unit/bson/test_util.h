@@ -72,6 +72,31 @@ tu_json(const char *json)
    return doc;
 }
 
+/* s with every ' turned into ", so that test JSON can be written with single quotes. Owned by
+ * the caller (bson_free). */
+static inline char *
+tu_quotes(const char *s)
+{
+   char *r = bson_strdup(s);
+   for (char *p = r; *p; p++) {
+      if (*p == '\'') {
+         *p = '"';
+      }
+   }
+   return r;
+}
+
+/* tu_json() of text written with single quotes for double quotes. Owned by the caller
+ * (bson_destroy). */
+static inline bson_t *
+tu_json_q(const char *text)
+{
+   char *copy = tu_quotes(text);
+   bson_t *doc = tu_json(copy);
+   bson_free(copy);
+   return doc;
+}
+
 /* The canonical extended JSON of doc, for messages; owned by the caller (bson_free). */
 static inline char *
 tu_str(const bson_t *doc)

@@ -10,25 +10,12 @@
 
 #include "query/expr.h"
 
-/* s with every ' turned into ". Owned by the caller (bson_free). */
-static inline char *
-ec_quotes(const char *s)
-{
-   char *r = bson_strdup(s);
-   for (char *p = r; *p; p++) {
-      if (*p == '\'') {
-         *p = '"';
-      }
-   }
-   return r;
-}
-
 /* Evaluates expr_json against doc_json: {"v": <result>} as canonical JSON, "missing", or
  * "error <code>". Owned by the caller. */
 static inline char *
 ec_evaluate(const char *doc_json, const char *expr_json)
 {
-   char *doc_text = ec_quotes(doc_json), *expr_text = ec_quotes(expr_json);
+   char *doc_text = tu_quotes(doc_json), *expr_text = tu_quotes(expr_json);
    char *wrapped = bson_strdup_printf("{\"e\": %s}", expr_text);
    bson_t *doc = tu_json(doc_text);
    bson_t *spec = tu_json(wrapped);
@@ -73,7 +60,7 @@ ec_check(const char *doc, const char *expr, const char *expected)
    if (strncmp(expected, "error", 5) == 0 || strcmp(expected, "missing") == 0) {
       want = bson_strdup(expected);
    } else {
-      char *text = ec_quotes(expected);
+      char *text = tu_quotes(expected);
       char *wrapped = bson_strdup_printf("{\"v\": %s}", text);
       bson_t *e = tu_json(wrapped);
       want = bson_as_canonical_extended_json(e, NULL);

@@ -13,27 +13,11 @@ typedef struct schema_case {
    bool expected;
 } schema_case_t;
 
-/* Single quotes stand for double quotes, to keep the cases readable. */
-static bson_t *
-json_q(const char *text)
-{
-   char *copy = bson_strdup(text);
-   bson_t *doc;
-   for (char *p = copy; *p; p++) {
-      if (*p == '\'') {
-         *p = '"';
-      }
-   }
-   doc = tu_json(copy);
-   bson_free(copy);
-   return doc;
-}
-
 static fe_filter_t *
 compile_schema(const char *schema, fe_error_t *error)
 {
    char *json = bson_strdup_printf("{'$jsonSchema': %s}", schema);
-   bson_t *spec = json_q(json);
+   bson_t *spec = tu_json_q(json);
    fe_filter_t *filter = filter_compile(spec, error);
    bson_destroy(spec);
    bson_free(json);
@@ -47,7 +31,7 @@ run_cases(const schema_case_t *cases, size_t n)
    for (size_t i = 0; i < n; i++) {
       fe_error_t error = {0};
       fe_filter_t *filter = compile_schema(cases[i].schema, &error);
-      bson_t *doc = json_q(cases[i].doc);
+      bson_t *doc = tu_json_q(cases[i].doc);
       if (!filter) {
          print_error("case %zu: schema %s failed to compile: %s\n", i, cases[i].schema,
                      error.message);
@@ -231,8 +215,8 @@ test_combined(void **state)
    int failures = 0;
    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
       fe_error_t error = {0};
-      bson_t *spec = json_q(cases[i].filter);
-      bson_t *doc = json_q(cases[i].doc);
+      bson_t *spec = tu_json_q(cases[i].filter);
+      bson_t *doc = tu_json_q(cases[i].doc);
       fe_filter_t *filter = filter_compile(spec, &error);
       if (!filter || filter_match(filter, doc, NULL) != cases[i].expected) {
          print_error("case %zu: %s on %s\n", i, cases[i].filter, cases[i].doc);
@@ -295,7 +279,7 @@ test_errors(void **state)
    /* The operand itself must be a document. */
    {
       fe_error_t error = {0};
-      bson_t *spec = json_q("{'$jsonSchema': 1}");
+      bson_t *spec = tu_json_q("{'$jsonSchema': 1}");
       assert_null(filter_compile(spec, &error));
       assert_int_equal(error.code, 14);
       bson_destroy(spec);
@@ -312,9 +296,9 @@ test_explain(void **state)
       compile_schema("{'required': ['name', 'age'], 'properties': {'age': {'bsonType': 'int', "
                      "'minimum': 0}}}",
                      &error);
-   bson_t *doc = json_q("{'_id': 1, 'age': -1}");
+   bson_t *doc = tu_json_q("{'_id': 1, 'age': -1}");
    bson_t details = BSON_INITIALIZER;
-   bson_t *plain_spec = json_q("{'a': 1}");
+   bson_t *plain_spec = tu_json_q("{'a': 1}");
    fe_filter_t *plain = filter_compile(plain_spec, &error);
 
    assert_non_null(filter);

@@ -3,7 +3,7 @@
  * stage_densify.c) run through pipeline_run() over in-memory documents, with the manual's
  * examples, and the parse-time check of undefined variables (17276) in pipelines.
  */
-#include "../bson/test_util.h"
+#include "stage_check.h"
 
 #include "query/aggregate/pipeline_int.h"
 
@@ -29,20 +29,6 @@ source_next(void *ctx, const bson_t **doc, fe_error_t *error)
    return true;
 }
 
-static bool
-collect(void *ctx, const bson_t *doc, fe_error_t *error)
-{
-   bson_string_t *out = ctx;
-   char *s = bson_as_relaxed_extended_json(doc, NULL);
-   (void) error;
-   if (out->len > 1) {
-      bson_string_append(out, ", ");
-   }
-   bson_string_append(out, s);
-   bson_free(s);
-   return true;
-}
-
 /* Runs pipeline (JSON array) over docs (JSON array); returns the results as "[...]" (owned)
  * or NULL with *error set. */
 static char *
@@ -57,7 +43,7 @@ run(const char *docs, const char *pipeline, fe_error_t *error)
    src->docs = tu_json(docs);
    bson_iter_init(&src->iter, src->docs);
    if (p) {
-      ok = pipeline_run(p, source_next, src, collect, out, error);
+      ok = pipeline_run(p, source_next, src, sc_collect, out, error);
    }
    pipeline_destroy(p);
    bson_destroy(stages);

@@ -4,7 +4,7 @@
  * database: $lookup, $graphLookup, $unionWith, $facet, $bucket, $bucketAuto, $sample,
  * $redact, the nesting rules, and the shared path helpers.
  */
-#include "../bson/test_util.h"
+#include "stage_check.h"
 
 #include "query/aggregate/pipeline_int.h"
 
@@ -69,20 +69,6 @@ mem_close(void *cursor)
    bson_free(cursor);
 }
 
-static bool
-collect(void *ctx, const bson_t *doc, fe_error_t *error)
-{
-   bson_string_t *out = ctx;
-   char *s = bson_as_relaxed_extended_json(doc, NULL);
-   (void) error;
-   if (out->len > 1) {
-      bson_string_append(out, ", ");
-   }
-   bson_string_append(out, s);
-   bson_free(s);
-   return true;
-}
-
 /* Runs stages (a JSON array) over the collection "in" of db (a JSON object of collections);
  * returns relaxed JSON "[doc, doc]" or "error <code>". */
 static char *
@@ -112,7 +98,7 @@ run_db(memdb_t *db, const char *db_json, const char *stages, const char *let)
    } else {
       mem_open(db, "in", NULL, &cursor, &error);
       db->opens = 0;
-      if (pipeline_run_reader(p, &reader, mem_next, cursor, collect, out, &error)) {
+      if (pipeline_run_reader(p, &reader, mem_next, cursor, sc_collect, out, &error)) {
          bson_string_append(out, "]");
          result = bson_strdup(out->str);
       } else {
@@ -327,7 +313,7 @@ test_sub_pipeline_limits(void **state)
    {
       memcursor_t *c = bson_aligned_alloc0(BSON_ALIGNOF(memcursor_t), sizeof *c);
       bson_string_t *out = bson_string_new("[");
-      assert_false(pipeline_run(p, mem_next, c, collect, out, &error));
+      assert_false(pipeline_run(p, mem_next, c, sc_collect, out, &error));
       assert_int_equal(error.code, 238);
       bson_string_free(out, true);
       bson_free(c);
