@@ -1111,7 +1111,7 @@ expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       for (size_t i = 0; i < e->n_args; i++) {
          total += lens[i];
       }
-      all = bson_malloc0(sizeof *all * (total + 1));
+      all = bson_aligned_alloc0(_Alignof(elem_t), sizeof *all * (total + 1));
       total = 0;
       for (size_t i = 0; i < e->n_args; i++) {
          memcpy(all + total, sets[i], sizeof *all * lens[i]);
@@ -1129,7 +1129,7 @@ expr_array_set_op(const fe_expr_t *e, eval_ctx_t *c, bson_value_t *out)
       bson_free(all);
    } else if (is_difference) {
       /* The first operand's order, without duplicates, without the second's elements. */
-      elem_t *seen = bson_malloc0(sizeof *seen * (lens[0] + 1));
+      elem_t *seen = bson_aligned_alloc0(_Alignof(elem_t), sizeof *seen * (lens[0] + 1));
       size_t n_seen = 0;
       for (size_t i = 0; i < lens[0]; i++) {
          const bson_value_t *v = bson_iter_value(&sets[0][i].it);
@@ -1240,12 +1240,16 @@ collect(const bson_value_t *arr, elem_t **elems)
    bson_iter_t iter;
    size_t n = 0, cap = 8;
 
-   *elems = bson_malloc0(sizeof **elems * cap);
+   /* elem_t holds a bson_iter_t, declared 128-byte aligned: beyond what malloc promises. */
+   *elems = bson_aligned_alloc0(_Alignof(elem_t), sizeof **elems * cap);
    expr_val_iter(arr, &holder, &iter);
    while (bson_iter_next(&iter)) {
       if (n == cap) {
+         elem_t *bigger = bson_aligned_alloc0(_Alignof(elem_t), sizeof **elems * cap * 2);
+         memcpy(bigger, *elems, sizeof **elems * cap);
+         bson_free(*elems);
+         *elems = bigger;
          cap *= 2;
-         *elems = bson_realloc(*elems, sizeof **elems * cap);
       }
       (*elems)[n].it = iter;
       (*elems)[n].index = n;
