@@ -161,7 +161,8 @@ describe('mongosh', { timeout: 300000 }, () => {
          out('collModTTL', () => db.runCommand({collMod: 'h', index: {keyPattern: {a: 1}, expireAfterSeconds: 60}}));
          out('ttl', () => db.h.getIndexes().find(i => i.name === 'a_1').expireAfterSeconds);
          out('collModMissing', () => db.runCommand({collMod: 'h', index: {name: 'nope', hidden: true}}));
-         out('collModValidator', () => db.runCommand({collMod: 'h', validator: {a: {$exists: true}}}));
+         out('collModValidator', () => [db.runCommand({collMod: 'h', validator: {a: {$exists: true}}}).ok,
+                                         db.runCommand({insert: 'h', documents: [{b: 1}]}).writeErrors[0].code]);
          out('collModNoop', () => db.runCommand({collMod: 'h', validationLevel: 'strict', validationAction: 'error'}));
          out('dropIndex', () => db.h.dropIndex('a_1').nIndexesWas);
          out('explain', () => db.h.find({a: 2}).explain().queryPlanner.namespace === db.getName() + '.h');
@@ -230,7 +231,7 @@ describe('mongosh', { timeout: 300000 }, () => {
       assert.deepEqual(json('collModTTL'), { expireAfterSeconds_old: 3600, expireAfterSeconds_new: 60, ok: 1 });
       assert.equal(json('ttl'), 60);
       assert.match(failed('collModMissing', 27), /IndexNotFound/);
-      assert.match(failed('collModValidator', 115), /validator/);
+      assert.deepEqual(json('collModValidator'), [1, 121]);
       assert.deepEqual(json('collModNoop'), { ok: 1 });
       assert.equal(json('dropIndex'), 3);
       assert.equal(json('explain'), true);

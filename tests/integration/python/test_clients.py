@@ -158,9 +158,11 @@ class TestIndexes(Base):
         with self.assertRaises(OperationFailure) as cm:
             self.db.command('collMod', 'no_such_collection', index={'name': 't_1', 'hidden': 1})
         self.assertEqual(cm.exception.code, 26)
+        # A validator set by collMod applies to the next writes (test_validation.py has more).
+        self.db.command('collMod', c.name, validator={'t': {'$exists': True}})
         with self.assertRaises(OperationFailure) as cm:
-            self.db.command('collMod', c.name, validator={'t': {'$exists': True}})
-        self.assertEqual(cm.exception.code, 115)
+            c.insert_one({'u': 1})
+        self.assertEqual(cm.exception.code, 121)
         with self.assertRaises(OperationFailure) as cm:
             self.db.command('collMod', c.name, bogus=1)
         self.assertEqual(cm.exception.code, 40415)
