@@ -25,6 +25,7 @@ static void validator_destroy(fe_validator_t *validator);
 
 /* ---- cache ---- */
 static void cache_key(const fe_store_t *store, char *key, size_t size);
+static bool cache_slot(const fe_store_t *store, size_t *out, fe_error_t *error);
 
 bool
 validators_check_options(const bson_t *options, fe_error_t *error)
@@ -261,19 +262,55 @@ done:
 bool
 validators_get(const fe_store_t *store, const fe_validator_t **validator, fe_error_t *error)
 {
+   size_t slot;
+
+   *validator = NULL;
+   if (!store->validator_cache || !store->validator_cache->generation || store->bypass_validation ||
+       strncmp(store->ns.collection, "__ferret.", 9) == 0) {
+      return true;
+   }
+   if (!cache_slot(store, &slot, error)) {
+      return false;
+   }
+   *validator = store->validator_cache->slots[slot].validator;
+   return true;
+}
+
+bool
+validators_default_collation(const fe_store_t *store, const bson_t **collation, bool *cached,
+                             fe_error_t *error)
+{
+   size_t slot;
+
+   *collation = NULL;
+   *cached = false;
+   if (!store->validator_cache || !store->validator_cache->generation ||
+       strncmp(store->ns.collection, "__ferret.", 9) == 0) {
+      return true;
+   }
+   if (!cache_slot(store, &slot, error)) {
+      return false;
+   }
+   *collation = store->validator_cache->slots[slot].collation;
+   *cached = true;
+   return true;
+}
+
+/* The index of store->ns's slot in the worker's cache, loaded from the collection's options
+ * when absent or older than the generation. */
+static bool
+cache_slot(const fe_store_t *store, size_t *out, fe_error_t *error)
+{
    fe_validator_cache_t *cache = store->validator_cache;
    char key[512];
    uint64_t generation;
    size_t slot = VALIDATORS_CACHE_SLOTS;
    bson_t options = BSON_INITIALIZER;
    fe_validator_t *compiled = NULL;
+   bson_t *collation = NULL;
+   bson_iter_t it;
    bool ok = false;
 
-   *validator = NULL;
-   if (!cache || !cache->generation || store->bypass_validation ||
-       strncmp(store->ns.collection, "__ferret.", 9) == 0) {
-      return true;
-   }
    /* The generation is read before the options, so a change racing this load leaves a slot
     * that the change's bump invalidates. */
    generation = atomic_load(cache->generation);
@@ -281,7 +318,7 @@ validators_get(const fe_store_t *store, const fe_validator_t **validator, fe_err
    for (size_t i = 0; i < VALIDATORS_CACHE_SLOTS; i++) {
       if (cache->slots[i].ns && strcmp(cache->slots[i].ns, key) == 0) {
          if (cache->slots[i].generation == generation) {
-            *validator = cache->slots[i].validator;
+            *out = i;
             return true;
          }
          slot = i;
@@ -292,6 +329,12 @@ validators_get(const fe_store_t *store, const fe_validator_t **validator, fe_err
        !compile_validator(&options, &compiled, error)) {
       goto done;
    }
+   if (bson_iter_init_find(&it, &options, "collation") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+      const uint8_t *data;
+      uint32_t len;
+      bson_iter_document(&it, &len, &data);
+      collation = bson_new_from_data(data, len);
+   }
    if (slot == VALIDATORS_CACHE_SLOTS) {
       slot = cache->next;
       cache->next = (cache->next + 1) % VALIDATORS_CACHE_SLOTS;
@@ -299,17 +342,33 @@ validators_get(const fe_store_t *store, const fe_validator_t **validator, fe_err
       cache->slots[slot].ns = NULL;
    }
    validator_destroy(cache->slots[slot].validator);
-   cache->slots[slot].validator = compiled;
-   cache->slots[slot].generation = generation;
-   if (!cache->slots[slot].ns) {
-      cache->slots[slot].ns = strdup(key);
+   if (cache->slots[slot].collation) {
+      bson_destroy(cache->slots[slot].collation);
    }
-   *validator = compiled;
+   cache->slots[slot].validator = compiled;
+   cache->slots[slot].collation = collation;
+   cache->slots[slot].generation = generation;
+   if (!cache->slots[slot].ns && !(cache->slots[slot].ns = strdup(key))) {
+      /* Without its key the slot can never be found again: empty it. */
+      validator_destroy(cache->slots[slot].validator);
+      cache->slots[slot].validator = NULL;
+      bson_destroy(cache->slots[slot].collation);
+      cache->slots[slot].collation = NULL;
+      error_set(error, FE_ExceededMemoryLimit, "out of memory");
+      compiled = NULL;
+      collation = NULL;
+      goto done;
+   }
+   *out = slot;
    compiled = NULL;
+   collation = NULL;
    ok = true;
 
 done:
    validator_destroy(compiled);
+   if (collation) {
+      bson_destroy(collation);
+   }
    bson_destroy(&options);
    return ok;
 }
@@ -365,6 +424,10 @@ validators_cache_destroy(fe_validator_cache_t *cache)
       cache->slots[i].ns = NULL;
       validator_destroy(cache->slots[i].validator);
       cache->slots[i].validator = NULL;
+      if (cache->slots[i].collation) {
+         bson_destroy(cache->slots[i].collation);
+         cache->slots[i].collation = NULL;
+      }
    }
 }
 

@@ -8,7 +8,8 @@
  * document {_id: collection, validator, validationLevel, validationAction}), which overrides
  * them. Each worker caches the compiled validator of the collections it writes, keyed by the
  * server's validator generation, which every create, collMod, drop, rename and dropDatabase
- * bumps (after the change), so a write reads the options only after something changed.
+ * bumps (after the change), so a write reads the options only after something changed. The
+ * same cache holds each collection's default collation, which every command reads.
  */
 #ifndef FE_VALIDATORS_H
 #define FE_VALIDATORS_H
@@ -44,6 +45,7 @@ typedef struct fe_validator_cache {
       char *ns; /* owned; "db\x1fcollection", or NULL */
       uint64_t generation;
       fe_validator_t *validator; /* owned; NULL: the collection has none */
+      bson_t *collation;         /* owned; the default collation of create, or NULL */
    } slots[VALIDATORS_CACHE_SLOTS];
    size_t next; /* the slot to reuse next (round robin) */
 } fe_validator_cache_t;
@@ -82,6 +84,13 @@ bool validators_rename(const fe_store_t *from, const fe_store_t *to, fe_error_t 
  * stores without a cache and for the hidden collections. Borrowed from the worker's cache:
  * valid until the next validators_get() on that worker. */
 bool validators_get(const fe_store_t *store, const fe_validator_t **validator, fe_error_t *error);
+
+/* The collection's default collation (the `collation` option of create) from the same cache, so
+ * that commands without a collation do not read the options each time: *collation is NULL when
+ * it has none, borrowed until the next call on that worker. *cached is false for stores without
+ * a cache, whose caller reads the options itself. */
+bool validators_default_collation(const fe_store_t *store, const bson_t **collation, bool *cached,
+                                  fe_error_t *error);
 
 /* Checks new_doc (the document a write would store) against validator (nullable: true).
  * old_doc is the document an update replaces (NULL for inserts and upserts): under the

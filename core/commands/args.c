@@ -4,6 +4,7 @@
 #include "commands/args.h"
 
 #include "backend/indexes.h"
+#include "backend/validators.h"
 
 #include <math.h>
 #include <string.h>
@@ -259,6 +260,8 @@ args_resolve_collation(const bson_t *collation, const fe_store_t *store, fe_coll
    ferret_error_t backend_error = {0};
    ferret_status_t status;
    bson_iter_t iter;
+   const bson_t *cached_collation = NULL; /* borrowed from the worker's cache */
+   bool cached = false;
    bool ok = false;
 
    *out = NULL;
@@ -267,6 +270,12 @@ args_resolve_collation(const bson_t *collation, const fe_store_t *store, fe_coll
    }
    if (!store || !store->methods || !store->methods->collection_options) {
       return true;
+   }
+   if (!validators_default_collation(store, &cached_collation, &cached, error)) {
+      return false;
+   }
+   if (cached) {
+      return !cached_collation || collation_parse(cached_collation, out, error);
    }
    status = store->methods->collection_options(store->session, &store->ns, copy_options, &options,
                                                &backend_error);
