@@ -12,6 +12,7 @@
 #include "commands/handlers.h"
 #include "commands/textsearch.h"
 #include "commands/write_ops.h"
+#include "query/text.h"
 
 #define ID_INDEX_NAME "_id_"
 /* How often createIndexes retries one index build that lost a race (WriteConflict). */
@@ -30,6 +31,8 @@ static bool check_against(const fe_index_set_t *set, const bson_t *spec, bool *e
 static const fe_index_t *find_by_name(const fe_index_set_t *set, const char *name);
 static const fe_index_t *find_by_key(const fe_index_set_t *set, const bson_t *key);
 static void append_id_index(bson_t *doc);
+static void inherit_collation(const bson_t *spec, const fe_collator_t *collator,
+                              bson_t *normalized);
 
 typedef struct find_name {
    const char *name;
@@ -51,6 +54,7 @@ cmd_create_indexes(fe_ctx_t *ctx, fe_error_t *error)
    bool created_collection = false;
    int64_t before;
    size_t created = 0;
+   fe_collator_t *collection_collator = NULL; /* owned; the collection's default, or NULL */
    bool ok = false;
 
    if (!args_collection(ctx, &collection, error) ||
@@ -106,6 +110,23 @@ cmd_create_indexes(fe_ctx_t *ctx, fe_error_t *error)
       }
       created_collection = status == FERRET_OK;
    }
+   /* An index without a collation takes the collection's default, as mongod's
+    * addCollationDefaultsToIndexSpecsForCreate() does. */
+   if (!args_resolve_collation(NULL, &store, &collection_collator, error)) {
+      goto done;
+   }
+   if (collection_collator) {
+      bson_iter_init(&iter, &specs);
+      for (size_t i = 0; bson_iter_next(&iter) && i < count; i++) {
+         const uint8_t *data;
+         uint32_t len;
+         bson_t spec;
+         bson_iter_document(&iter, &len, &data);
+         if (bson_init_static(&spec, data, len)) {
+            inherit_collation(&spec, collection_collator, &normalized[i]);
+         }
+      }
+   }
    if (!indexes_load(&store, false, &set, error)) {
       goto done;
    }
@@ -160,6 +181,7 @@ done:
    }
    free(normalized);
    indexes_set_destroy(&set);
+   collation_destroy(collection_collator);
    return ok;
 }
 
@@ -522,4 +544,29 @@ name_fn(void *ctx, const char *name)
       return false;
    }
    return true;
+}
+
+/* Adds collator's specification to normalized (an index specification as
+ * indexes_normalize_spec() made it from spec) when spec names no collation: {locale: "simple"}
+ * keeps an index binary. Text indexes compare words, never under a collation, and keep none;
+ * the _id index is implicit (check_against() takes {_id: 1} as it). */
+static void
+inherit_collation(const bson_t *spec, const fe_collator_t *collator, bson_t *normalized)
+{
+   bson_t full;
+   bson_t key;
+   bool id_key;
+
+   if (bson_has_field(spec, "collation") || text_spec_is_text(spec)) {
+      return;
+   }
+   spec_key(normalized, &key);
+   id_key = is_id_key(&key);
+   bson_destroy(&key);
+   if (id_key) {
+      return;
+   }
+   BSON_APPEND_DOCUMENT_BEGIN(normalized, "collation", &full);
+   collation_append_spec(collator, &full);
+   bson_append_document_end(normalized, &full);
 }

@@ -345,8 +345,10 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
        !textsearch_bind(store, filter, NULL, error)) {
       goto done;
    }
-   update = update_compile_with_let(statement->update, statement->update_is_pipeline,
-                                    statement->array_filters, statement->let, error);
+   /* The update's operators compare under the statement's collation, which the filter owns. */
+   update = update_compile_collated(statement->update, statement->update_is_pipeline,
+                                    statement->array_filters, statement->let,
+                                    filter_collator(filter), error);
    if (!update) {
       goto done;
    }
@@ -390,11 +392,11 @@ write_ops_update(const fe_store_t *store, const fe_update_statement_t *statement
    ok = true;
 
 done:
+   if (update) {
+      update_destroy(update); /* before the filter, which owns its collator */
+   }
    if (filter) {
       filter_destroy(filter);
-   }
-   if (update) {
-      update_destroy(update);
    }
    indexes_set_destroy(&indexes);
    return ok;

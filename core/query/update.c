@@ -101,6 +101,11 @@ struct fe_update {
    size_t n_afs;
    bool has_positional;
    fe_expr_let_t *let; /* owned; NULL without let; arrayFilters' $expr borrow its bindings */
+   /* The statement's collation (borrowed from update_compile_collated()'s caller; NULL:
+    * binary): $addToSet, $pull, $pullAll, $push's $sort, $min and $max compare strings under
+    * it, and collation_binding carries it into the $pull conditions and arrayFilters. */
+   const fe_collator_t *collator;
+   fe_expr_var_t *collation_binding; /* owned; NULL without a collator */
 };
 
 typedef struct ctx {
@@ -119,7 +124,8 @@ static bool compile_operator(fe_update_t *update, const char *opname, op_t op, b
                              fe_error_t *error);
 static bool compile_push(node_t *leaf, const bson_iter_t *value, fe_error_t *error);
 static bool compile_add_to_set(node_t *leaf, const bson_iter_t *value, fe_error_t *error);
-static bool compile_pull(node_t *leaf, const bson_iter_t *value, fe_error_t *error);
+static bool compile_pull(const fe_update_t *update, node_t *leaf, const bson_iter_t *value,
+                         fe_error_t *error);
 static bool compile_array_filters(fe_update_t *update, const bson_t *array_filters,
                                   fe_error_t *error);
 static bool filter_identifier(const bson_t *filter, char **id, fe_error_t *error);
@@ -155,8 +161,10 @@ static bool element_matches(const node_t *child, const bson_iter_t *elem);
 static bool lookup_rename_source(ctx_t *ctx, const char *path, bson_iter_t *found);
 static size_t path_push(ctx_t *ctx, const char *key);
 static void doc_id_json(ctx_t *ctx, char *buf, size_t size);
-static bool values_equal(const bson_value_t *a, const bson_value_t *b);
-static void stable_sort_values(bson_value_t *values, size_t n, const node_t *node);
+static bool values_equal(const bson_value_t *a, const bson_value_t *b,
+                         const fe_collator_t *collator);
+static void stable_sort_values(bson_value_t *values, size_t n, const node_t *node,
+                               const fe_collator_t *collator);
 
 /* Upserts. */
 static bool collect_equalities(const bson_t *filter, bson_t *set, fe_error_t *error);
@@ -193,15 +201,32 @@ fe_update_t *
 update_compile_with_let(const bson_t *spec, bool spec_is_pipeline, const bson_t *array_filters,
                         const bson_t *let, fe_error_t *error)
 {
+   return update_compile_collated(spec, spec_is_pipeline, array_filters, let, NULL, error);
+}
+
+fe_update_t *
+update_compile_collated(const bson_t *spec, bool spec_is_pipeline, const bson_t *array_filters,
+                        const bson_t *let, const fe_collator_t *collator, fe_error_t *error)
+{
+   static const bson_value_t missing = {.value_type = BSON_TYPE_EOD};
    fe_update_t *update = bson_malloc0(sizeof *update);
    bson_iter_t iter;
    bool ok = false;
 
    update->root = node_new("", 0);
+   update->collator = collator;
+   if (collator) {
+      update->collation_binding = bson_malloc0(sizeof *update->collation_binding);
+      update->collation_binding->name = EXPR_COLLATION_VAR;
+      update->collation_binding->value = &missing;
+      update->collation_binding->collator = collator;
+   }
 
    /* A pipeline binds let itself; otherwise only arrayFilters' $expr can see it, but let is
-    * checked either way. */
-   if (let && !spec_is_pipeline && !(update->let = expr_let_compile(let, error))) {
+    * checked either way. The chain ends in the collation binding, so that arrayFilters compare
+    * strings under the collation. */
+   if ((let || collator) && !spec_is_pipeline &&
+       !(update->let = expr_let_compile_outer(let, update->collation_binding, error))) {
       goto done;
    }
    if (!compile_array_filters(update, array_filters, error)) {
@@ -214,7 +239,7 @@ update_compile_with_let(const bson_t *spec, bool spec_is_pipeline, const bson_t 
                    "arrayFilters may not be specified for pipeline-style updates");
          goto done;
       }
-      update->pipeline = update_pipeline_compile(spec, let, error);
+      update->pipeline = update_pipeline_compile(spec, let, collator, error);
       if (!update->pipeline) {
          goto done;
       }
@@ -409,6 +434,7 @@ update_destroy(fe_update_t *update)
    }
    bson_free(update->afs);
    expr_let_destroy(update->let); /* after the filters that borrow its bindings */
+   bson_free(update->collation_binding);
    bson_free(update);
 }
 
@@ -635,7 +661,7 @@ compile_operator(fe_update_t *update, const char *opname, op_t op, bson_iter_t *
       break;
    }
    case OP_PULL:
-      if (!compile_pull(leaf, field, error)) {
+      if (!compile_pull(update, leaf, field, error)) {
          goto done;
       }
       break;
@@ -809,7 +835,7 @@ is_path_operator(const char *name)
 }
 
 static bool
-compile_pull(node_t *leaf, const bson_iter_t *value, fe_error_t *error)
+compile_pull(const fe_update_t *update, node_t *leaf, const bson_iter_t *value, fe_error_t *error)
 {
    bson_t spec = BSON_INITIALIZER;
    bson_iter_t first;
@@ -839,7 +865,8 @@ compile_pull(node_t *leaf, const bson_iter_t *value, fe_error_t *error)
       ok = true;
       goto done;
    }
-   leaf->pull_filter = filter_compile(&spec, error);
+   /* Only the collation binding: let variables are not visible to $pull's conditions. */
+   leaf->pull_filter = filter_compile_vars(&spec, update->collation_binding, error);
    ok = leaf->pull_filter != NULL;
 
 done:
@@ -1472,7 +1499,9 @@ apply_leaf(ctx_t *ctx, const node_t *node, const bson_iter_t *cur, bool in_array
       return true;
    case OP_MIN:
    case OP_MAX: {
-      int cmp = value ? update_util_compare_values(&node->value, value) : 0;
+      int cmp = value
+                   ? update_util_compare_values_collated(&node->value, value, ctx->update->collator)
+                   : 0;
       if (!value || (node->op == OP_MIN ? cmp < 0 : cmp > 0)) {
          bson_append_value(out, key, -1, &node->value);
          return true;
@@ -1608,7 +1637,7 @@ apply_push(ctx_t *ctx, const node_t *node, const bson_iter_t *cur, bson_t *out, 
    n = n_existing + n_each;
 
    if (node->sort_dir || node->sort_spec) {
-      stable_sort_values(values, n, node);
+      stable_sort_values(values, n, node, ctx->update->collator);
    }
    last = n;
    if (node->has_slice) {
@@ -1665,7 +1694,7 @@ apply_add_to_set(ctx_t *ctx, const node_t *node, const bson_iter_t *cur, bson_t 
       const bson_value_t *candidate = bson_iter_value(&iter);
       bool present = false;
       for (size_t i = 0; i < n && !present; i++) {
-         present = values_equal(&values[i], candidate);
+         present = values_equal(&values[i], candidate, ctx->update->collator);
       }
       if (!present) {
          values[n++] = *candidate;
@@ -1707,10 +1736,10 @@ apply_pull(ctx_t *ctx, const node_t *node, const bson_iter_t *cur, bson_t *out, 
       } else if (node->op == OP_PULL_ALL) {
          bson_iter_init(&each, node->each);
          while (!drop && bson_iter_next(&each)) {
-            drop = values_equal(bson_iter_value(&each), elem);
+            drop = values_equal(bson_iter_value(&each), elem, ctx->update->collator);
          }
       } else if (node->pull_kind == PULL_EQUAL) {
-         drop = values_equal(&node->value, elem);
+         drop = values_equal(&node->value, elem, ctx->update->collator);
       } else if (node->pull_kind == PULL_OBJECT) {
          if (BSON_ITER_HOLDS_DOCUMENT(&sub)) {
             bson_t doc;
@@ -1752,7 +1781,7 @@ apply_replacement(ctx_t *ctx, const bson_t *doc, bson_t *out)
       if (strcmp(bson_iter_key(&iter), "_id") == 0) {
          bson_iter_t old;
          if (bson_iter_init_find(&old, doc, "_id") &&
-             !values_equal(bson_iter_value(&old), bson_iter_value(&iter))) {
+             !values_equal(bson_iter_value(&old), bson_iter_value(&iter), NULL)) {
             char *json = update_util_value_json(bson_iter_value(&iter));
             error_set(ctx->error, FE_ImmutableField,
                       "After applying the update, the (immutable) field '_id' was found to "
@@ -1918,8 +1947,9 @@ doc_id_json(ctx_t *ctx, char *buf, size_t size)
    }
 }
 
+/* Equality under collator (NULL: binary, as the _id check always is). */
 static bool
-values_equal(const bson_value_t *a, const bson_value_t *b)
+values_equal(const bson_value_t *a, const bson_value_t *b, const fe_collator_t *collator)
 {
    bson_t ha, hb;
    bson_iter_t ia, ib;
@@ -1927,7 +1957,7 @@ values_equal(const bson_value_t *a, const bson_value_t *b)
 
    update_util_value_iter(a, &ha, &ia);
    update_util_value_iter(b, &hb, &ib);
-   equal = compare_values_equal(&ia, &ib);
+   equal = compare_values_collated(&ia, &ib, collator) == 0;
    bson_destroy(&ha);
    bson_destroy(&hb);
    return equal;
@@ -1935,13 +1965,14 @@ values_equal(const bson_value_t *a, const bson_value_t *b)
 
 /* Orders two $push elements by the $sort modifier. */
 static int
-compare_for_push(const bson_value_t *a, const bson_value_t *b, const node_t *node)
+compare_for_push(const bson_value_t *a, const bson_value_t *b, const node_t *node,
+                 const fe_collator_t *collator)
 {
    bson_iter_t spec;
    static const bson_value_t null_value = {.value_type = BSON_TYPE_NULL};
 
    if (!node->sort_spec) {
-      return node->sort_dir * update_util_compare_values(a, b);
+      return node->sort_dir * update_util_compare_values_collated(a, b, collator);
    }
    bson_iter_init(&spec, node->sort_spec);
    while (bson_iter_next(&spec)) {
@@ -1962,7 +1993,7 @@ compare_for_push(const bson_value_t *a, const bson_value_t *b, const node_t *nod
           bson_iter_init(&ib, &db) && bson_iter_find_descendant(&ib, bson_iter_key(&spec), &ib)) {
          vb = bson_iter_value(&ib);
       }
-      cmp = update_util_compare_values(va, vb);
+      cmp = update_util_compare_values_collated(va, vb, collator);
       if (cmp != 0) {
          return (int) dir * cmp;
       }
@@ -1972,7 +2003,8 @@ compare_for_push(const bson_value_t *a, const bson_value_t *b, const node_t *nod
 
 /* A stable merge sort: $push $sort keeps equal elements in their order. */
 static void
-stable_sort_values(bson_value_t *values, size_t n, const node_t *node)
+stable_sort_values(bson_value_t *values, size_t n, const node_t *node,
+                   const fe_collator_t *collator)
 {
    bson_value_t *tmp;
 
@@ -1986,7 +2018,7 @@ stable_sort_values(bson_value_t *values, size_t n, const node_t *node)
          size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
          size_t i = lo, j = mid, k = lo;
          while (i < mid && j < hi) {
-            if (compare_for_push(&values[j], &values[i], node) < 0) {
+            if (compare_for_push(&values[j], &values[i], node, collator) < 0) {
                tmp[k++] = values[j++];
             } else {
                tmp[k++] = values[i++];

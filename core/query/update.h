@@ -27,6 +27,15 @@ fe_update_t *update_compile_with_let(const bson_t *spec, bool spec_is_pipeline,
                                      const bson_t *array_filters, const bson_t *let,
                                      fe_error_t *error);
 
+/* Like update_compile_with_let(), comparing strings under collator (borrowed; must outlive the
+ * update; NULL: binary), as mongod does with the statement's collation: $addToSet's
+ * membership, $pull's conditions and values, $pullAll, $push's $sort, $min and $max, and
+ * arrayFilters, and a pipeline's stages and expressions. The _id immutability check stays
+ * binary. */
+fe_update_t *update_compile_collated(const bson_t *spec, bool spec_is_pipeline,
+                                     const bson_t *array_filters, const bson_t *let,
+                                     const fe_collator_t *collator, fe_error_t *error);
+
 bool update_is_replacement(const fe_update_t *update);
 
 /* Applies the update to doc, writing the new document to *out (caller storage, uninitialized;

@@ -60,8 +60,10 @@ int update_util_compare_values_collated(const bson_value_t *a, const bson_value_
 
 /* Pipeline-style updates (update_pipeline.c): checks the stages an update pipeline may use
  * ($addFields/$set, $project, $unset, $replaceRoot/$replaceWith) and compiles them; let
- * (nullable) as for pipeline_compile(). */
-void *update_pipeline_compile(const bson_t *pipeline, const bson_t *let, fe_error_t *error);
+ * (nullable) as for pipeline_compile(); collator (borrowed, nullable) as for
+ * pipeline_compile_collated(). */
+void *update_pipeline_compile(const bson_t *pipeline, const bson_t *let,
+                              const fe_collator_t *collator, fe_error_t *error);
 bool update_pipeline_apply(void *pipeline, const bson_t *doc, bson_t *out, fe_error_t *error);
 void update_pipeline_destroy(void *pipeline);
 

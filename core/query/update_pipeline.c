@@ -7,9 +7,10 @@
 #include "query/aggregate/pipeline.h"
 
 void *
-update_pipeline_compile(const bson_t *pipeline, const bson_t *let, fe_error_t *error)
+update_pipeline_compile(const bson_t *pipeline, const bson_t *let, const fe_collator_t *collator,
+                        fe_error_t *error)
 {
-   return pipeline_compile(pipeline, let, PIPELINE_FOR_UPDATE, error);
+   return pipeline_compile_collated(pipeline, let, PIPELINE_FOR_UPDATE, collator, error);
 }
 
 bool

@@ -2,8 +2,9 @@
 """Collations through pymongo (core/bson/collation.c, ICU): the per-command collation option of
 find, count, distinct, aggregate, update, delete and findAndModify; a collection's default
 collation from create (listCollections shows it); indexes with a collation (listIndexes shows
-the full specification; a unique index at strength 2 treats "A" and "a" as one key); and the
-errors of a bad collation document.
+the full specification; a unique index at strength 2 treats "A" and "a" as one key), or the
+collection's default when they name none; update operators comparing under the statement's
+collation; and the errors of a bad collation document.
 """
 
 import os
@@ -143,6 +144,61 @@ class CollationTest(unittest.TestCase):
         c.insert_one({'name': 'b'})
         with self.assertRaises(DuplicateKeyError):
             c.update_one({'name': 'b'}, {'$set': {'name': 'a'}})
+
+    def test_index_inherits_collection_default(self):
+        self.db.drop_collection('inherits')
+        c = self.db.create_collection('inherits', collation=CI)
+        c.create_index('name', unique=True, name='name_default')
+        c.create_index('code', unique=True, name='code_simple',
+                       collation={'locale': 'simple'})
+        specs = {i['name']: i for i in c.list_indexes()}
+        self.assertEqual(specs['name_default']['collation']['locale'], 'en')
+        self.assertEqual(specs['name_default']['collation']['strength'], 2)
+        self.assertNotIn('collation', specs['code_simple'])
+        # The same request again is the same index (the inherited collation included).
+        c.create_index('name', unique=True, name='name_default')
+        c.insert_one({'name': 'A', 'code': 'X'})
+        with self.assertRaises(DuplicateKeyError):
+            c.insert_one({'name': 'a', 'code': 'y'})
+        c.insert_one({'name': 'b', 'code': 'x'})  # the simple index: "X" and "x" differ
+        with self.assertRaises(DuplicateKeyError):
+            c.insert_one({'name': 'c', 'code': 'x'})
+        self.db.drop_collection('inherits')
+
+    def test_update_operators(self):
+        c = self.coll([{'_id': 1, 'a': ['A', 'b'], 's': 'B',
+                        'o': [{'n': 'X'}, {'n': 'y'}]}])
+        c.update_one({'_id': 1}, {'$addToSet': {'a': 'a'}}, collation=CI)
+        self.assertEqual(c.find_one()['a'], ['A', 'b'])
+        c.update_one({'_id': 1}, {'$addToSet': {'a': 'a'}})
+        self.assertEqual(c.find_one()['a'], ['A', 'b', 'a'])
+        c.update_one({'_id': 1}, {'$pull': {'a': 'A'}}, collation=CI)
+        self.assertEqual(c.find_one()['a'], ['b'])
+        c.update_one({'_id': 1}, {'$pull': {'o': {'n': 'x'}}}, collation=CI)
+        self.assertEqual(c.find_one()['o'], [{'n': 'y'}])
+        c.update_one({'_id': 1}, {'$push': {'a': {'$each': ['C', 'a'], '$sort': 1}}},
+                     collation=CI)
+        self.assertEqual(c.find_one()['a'], ['a', 'b', 'C'])
+        c.update_one({'_id': 1}, {'$pullAll': {'a': ['A', 'B']}}, collation=CI)
+        self.assertEqual(c.find_one()['a'], ['C'])
+        c.update_one({'_id': 1}, {'$min': {'s': 'a'}}, collation=CI)
+        self.assertEqual(c.find_one()['s'], 'a')
+        c.update_one({'_id': 1}, {'$set': {'a.$[e]': 'z'}}, array_filters=[{'e': 'c'}],
+                     collation=CI)
+        self.assertEqual(c.find_one()['a'], ['z'])
+        doc = c.find_one_and_update({'_id': 1}, {'$addToSet': {'a': 'Z'}}, collation=CI,
+                                    return_document=pymongo.ReturnDocument.AFTER)
+        self.assertEqual(doc['a'], ['z'])
+        # Through a collection's default collation too.
+        self.db.drop_collection('ops_default')
+        d = self.db.create_collection('ops_default', collation=CI)
+        d.insert_one({'_id': 1, 'a': ['A', 'b']})
+        d.update_one({'_id': 1}, {'$addToSet': {'a': 'a'}})
+        d.update_one({'_id': 1}, {'$pull': {'a': 'B'}})
+        self.assertEqual(d.find_one()['a'], ['A'])
+        d.update_one({'_id': 1}, {'$addToSet': {'a': 'a'}}, collation={'locale': 'simple'})
+        self.assertEqual(d.find_one()['a'], ['A', 'a'])
+        self.db.drop_collection('ops_default')
 
     def test_errors(self):
         c = self.coll([{'name': 'a'}])

@@ -476,6 +476,128 @@ test_upsert(void **state)
    expect_upsert("{\"a\": 1}", "{\"$set\": {\"a\": 2}}", "{\"a\": 2}");
 }
 
+/* Applies update (with arrayFilters filters, nullable; single-quoted JSON) to doc under a
+ * strength-2 English collation, where "A" and "a" are equal, and checks the result (pos: the
+ * positional index for `$`, or -1). */
+static void
+expect_collated(const char *doc_json, const char *update_json, const char *filters_json,
+                int32_t pos, const char *expected_json)
+{
+   bson_t *collation = tu_json_q("{'locale': 'en', 'strength': 2}");
+   bson_t *doc = tu_json_q(doc_json);
+   bson_t *spec = tu_json_q(update_json);
+   bson_t *filters = filters_json ? tu_json_q(filters_json) : NULL;
+   bson_t *expected = tu_json_q(expected_json);
+   fe_collator_t *collator = NULL;
+   fe_update_t *update = NULL;
+   fe_match_info_t match = {.positional_index = pos};
+   fe_error_t error = {0};
+   bson_t out;
+   char *got;
+   char *want;
+
+   assert_true(collation_parse(collation, &collator, &error));
+   update = update_compile_collated(spec, false, filters, NULL, collator, &error);
+   if (!update) {
+      print_error("update %s: %s\n", update_json, error.message);
+      fail();
+   }
+   assert_true(update_apply(update, doc, pos >= 0 ? &match : NULL, false, &out, &error));
+   got = bson_as_canonical_extended_json(&out, NULL);
+   want = bson_as_canonical_extended_json(expected, NULL);
+   if (strcmp(got, want) != 0) {
+      print_error("doc %s update %s\n  got  %s\n  want %s\n", doc_json, update_json, got, want);
+      fail();
+   }
+   bson_free(got);
+   bson_free(want);
+   bson_destroy(&out);
+   update_destroy(update);
+   collation_destroy(collator);
+   bson_destroy(collation);
+   bson_destroy(doc);
+   bson_destroy(spec);
+   if (filters) {
+      bson_destroy(filters);
+   }
+   bson_destroy(expected);
+}
+
+/* The statement's collation reaches every operator that compares values; without one they
+ * compare binary (the cases above). */
+static void
+test_collation(void **state)
+{
+   (void) state;
+   expect_collated("{'a': ['A', 'b']}", "{'$addToSet': {'a': 'a'}}", NULL, -1, "{'a': ['A', 'b']}");
+   expect_collated("{'a': ['A']}", "{'$addToSet': {'a': {'$each': ['a', 'B', 'b']}}}", NULL, -1,
+                   "{'a': ['A', 'B']}");
+   expect_collated("{'a': ['A', 'b', 'a']}", "{'$pull': {'a': 'a'}}", NULL, -1, "{'a': ['b']}");
+   expect_collated("{'a': ['A', 'b', 'c']}", "{'$pull': {'a': {'$in': ['a', 'C']}}}", NULL, -1,
+                   "{'a': ['b']}");
+   expect_collated("{'a': [{'n': 'X'}, {'n': 'y'}]}", "{'$pull': {'a': {'n': 'x'}}}", NULL, -1,
+                   "{'a': [{'n': 'y'}]}");
+   expect_collated("{'a': ['A', 'b', 'c']}", "{'$pullAll': {'a': ['a', 'B']}}", NULL, -1,
+                   "{'a': ['c']}");
+   expect_collated("{'a': ['b', 'C']}", "{'$push': {'a': {'$each': ['a'], '$sort': 1}}}", NULL, -1,
+                   "{'a': ['a', 'b', 'C']}");
+   expect_collated("{'a': [{'n': 'b'}, {'n': 'C'}]}",
+                   "{'$push': {'a': {'$each': [{'n': 'a'}], '$sort': {'n': -1}}}}", NULL, -1,
+                   "{'a': [{'n': 'C'}, {'n': 'b'}, {'n': 'a'}]}");
+   /* Binary, "B" < "a"; under the collation "a" < "B". */
+   expect_collated("{'s': 'B'}", "{'$min': {'s': 'a'}}", NULL, -1, "{'s': 'a'}");
+   expect_collated("{'s': 'a'}", "{'$max': {'s': 'B'}}", NULL, -1, "{'s': 'B'}");
+   expect_collated("{'s': 'b'}", "{'$max': {'s': 'B'}}", NULL, -1, "{'s': 'b'}");
+   expect_collated("{'a': ['A', 'b', 'a']}", "{'$set': {'a.$[e]': 'z'}}", "[{'e': 'a'}]", -1,
+                   "{'a': ['z', 'b', 'z']}");
+   expect_collated("{'a': [{'n': 'X'}, {'n': 'y'}]}", "{'$set': {'a.$[e].m': 1}}",
+                   "[{'e.n': {'$gte': 'x'}}]", -1,
+                   "{'a': [{'n': 'X', 'm': 1}, {'n': 'y', 'm': 1}]}");
+   /* A pipeline's expressions compare under it too. */
+   {
+      bson_t *collation = tu_json_q("{'locale': 'en', 'strength': 2}");
+      bson_t *doc = tu_json_q("{'_id': 1, 's': 'a'}");
+      bson_t *stages = tu_json_q("[{'$set': {'e': {'$eq': ['$s', 'A']}}}]");
+      fe_collator_t *collator = NULL;
+      fe_error_t error = {0};
+      fe_update_t *update;
+      bson_iter_t iter;
+      bson_t out;
+      assert_true(collation_parse(collation, &collator, &error));
+      update = update_compile_collated(stages, true, NULL, NULL, collator, &error);
+      assert_non_null(update);
+      assert_true(update_apply(update, doc, NULL, false, &out, &error));
+      assert_true(bson_iter_init_find(&iter, &out, "e") && bson_iter_as_bool(&iter));
+      bson_destroy(&out);
+      update_destroy(update);
+      collation_destroy(collator);
+      bson_destroy(collation);
+      bson_destroy(doc);
+      bson_destroy(stages);
+   }
+   /* The _id stays binary: a replacement may not change its case. */
+   {
+      bson_t *collation = tu_json_q("{'locale': 'en', 'strength': 2}");
+      bson_t *doc = tu_json_q("{'_id': 'a'}");
+      bson_t *spec = tu_json_q("{'_id': 'A'}");
+      fe_collator_t *collator = NULL;
+      fe_error_t error = {0};
+      fe_update_t *update;
+      bson_t out;
+      assert_true(collation_parse(collation, &collator, &error));
+      update = update_compile_collated(spec, false, NULL, NULL, collator, &error);
+      assert_non_null(update);
+      assert_false(update_apply(update, doc, NULL, false, &out, &error));
+      assert_int_equal(error.code, 66);
+      bson_destroy(&out);
+      update_destroy(update);
+      collation_destroy(collator);
+      bson_destroy(collation);
+      bson_destroy(doc);
+      bson_destroy(spec);
+   }
+}
+
 int
 main(void)
 {
@@ -488,6 +610,7 @@ main(void)
       cmocka_unit_test(test_bit),           cmocka_unit_test(test_positional),
       cmocka_unit_test(test_array_filters), cmocka_unit_test(test_validation),
       cmocka_unit_test(test_replacement),   cmocka_unit_test(test_upsert),
+      cmocka_unit_test(test_collation),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }
