@@ -25,6 +25,7 @@
 #include "commands/args.h"
 #include "commands/cmd_views.h"
 #include "commands/handlers.h"
+#include "commands/hint.h"
 #include "commands/textsearch.h"
 #include "commands/write_ops.h"
 #include "query/aggregate/pipeline.h"
@@ -236,6 +237,10 @@ cmd_aggregate(fe_ctx_t *ctx, fe_error_t *error)
    } else if (collection) {
       write_ops_store(ctx, view.collection ? view.collection : collection, &store);
       source.store = &store;
+      /* On a view the hint is the underlying collection's, as mongod applies it. */
+      if (!hint_check(&store, ctx->command, false, error)) {
+         goto done;
+      }
       plan = pushdown_plan_new_collated(text ? textsearch_source_filter(text) : leading, 0, 0, 0,
                                         store.capabilities, collator);
       if (!plan) {

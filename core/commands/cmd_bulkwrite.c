@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "commands/args.h"
+#include "commands/cmd_views.h"
 #include "commands/handlers.h"
+#include "commands/hint.h"
 #include "commands/write_ops.h"
 #include "wire/header.h"
 
@@ -42,6 +44,7 @@ typedef struct bulk_ns {
    char *db;         /* owned */
    char *collection; /* owned */
    fe_store_t store; /* borrows db and collection */
+   bool is_view;     /* a view: every operation on it fails (166), as the write commands do */
 } bulk_ns_t;
 
 /* The command while it runs. */
@@ -255,6 +258,9 @@ parse_ns_info(bulk_t *bulk, const bson_t *command, fe_error_t *error)
       }
       write_ops_store(bulk->ctx, ns->collection, &ns->store);
       ns->store.ns.db = ns->db;
+      if (!cmd_views_is_view(bulk->ctx, ns->db, ns->collection, &ns->is_view, error)) {
+         return false;
+      }
    }
    return true;
 }
@@ -423,6 +429,17 @@ run_op(bulk_t *bulk, int32_t idx, const bson_t *op)
          return;
       }
    }
+   if (bulk->ns[ns_index].is_view) {
+      fe_error_t error;
+      flush_inserts(bulk);
+      if (!bulk->stop) {
+         error_set(&error, FE_CommandNotSupportedOnView,
+                   "Namespace %s.%s is a view, not a collection", bulk->ns[ns_index].db,
+                   bulk->ns[ns_index].collection);
+         add_error(bulk, idx, &error, NULL, NULL);
+      }
+      return;
+   }
    switch (type) {
    case BULK_INSERT:
       run_insert(bulk, idx, ns_index, op);
@@ -473,6 +490,7 @@ run_update(bulk_t *bulk, int32_t idx, size_t ns_index, const bson_t *op)
    memset(&result, 0, sizeof result);
    bson_init(&result.upserted_id);
    ok = write_ops_parse_update(op, &update_names, &bulk->let, &parse, &error) &&
+        hint_check(&bulk->ns[ns_index].store, op, parse.statement.upsert, &error) &&
         write_ops_update(&bulk->ns[ns_index].store, &parse.statement, &result, &error);
    write_ops_parse_destroy(&parse);
    if (!ok) {
@@ -512,6 +530,7 @@ run_delete(bulk_t *bulk, int32_t idx, size_t ns_index, const bson_t *op)
    if (!args_document(op, "collation", &collation, &has_collation, &error) ||
        !args_document(op, "filter", &filter, NULL, &error) ||
        !args_bool(op, "multi", &multi, &error) ||
+       !hint_check(&bulk->ns[ns_index].store, op, false, &error) ||
        !write_ops_delete_collated(
           &bulk->ns[ns_index].store, &filter, NULL, bson_empty(&bulk->let) ? NULL : &bulk->let,
           has_collation ? &collation : NULL, multi, &deleted, NULL, &error)) {

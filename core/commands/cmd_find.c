@@ -9,6 +9,7 @@
 #include "bson/compare.h"
 #include "commands/args.h"
 #include "commands/handlers.h"
+#include "commands/hint.h"
 #include "commands/textsearch.h"
 #include "commands/write_ops.h"
 #include "query/sort.h"
@@ -63,7 +64,8 @@ cmd_find(fe_ctx_t *ctx, fe_error_t *error)
    }
    if (!(filter = filter_compile_collated(&args.filter, bson_empty(&args.let) ? NULL : &args.let,
                                           collator, error)) ||
-       !textsearch_bind(&store, filter, &has_text, error)) {
+       !textsearch_bind(&store, filter, &has_text, error) ||
+       !hint_check(&store, ctx->command, false, error)) {
       goto done;
    }
    if (has_text || textsearch_uses_meta(&args.sort, &args.projection)) {
@@ -157,7 +159,8 @@ cmd_count(fe_ctx_t *ctx, fe_error_t *error)
    write_ops_store(ctx, collection, &store);
    if (!args_collation(ctx->command, &store, &collator, error) ||
        !(filter = filter_compile_collated(&query, NULL, collator, error)) ||
-       !textsearch_bind(&store, filter, NULL, error)) {
+       !textsearch_bind(&store, filter, NULL, error) ||
+       !hint_check(&store, ctx->command, false, error)) {
       goto done;
    }
    filter_adopt_collator(filter, collator);
@@ -235,6 +238,7 @@ cmd_distinct(fe_ctx_t *ctx, fe_error_t *error)
    if (!args_collation(ctx->command, &store, &collator, error) ||
        !(filter = filter_compile_collated(&query, NULL, collator, error)) ||
        !textsearch_bind(&store, filter, NULL, error) ||
+       !hint_check(&store, ctx->command, false, error) ||
        !generic_collect(&store, filter, &query, NULL, 0, &docs, &count, error)) {
       goto done;
    }

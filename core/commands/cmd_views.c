@@ -296,6 +296,15 @@ done:
    return ok;
 }
 
+bool
+cmd_views_is_view(fe_ctx_t *ctx, const char *db, const char *name, bool *is_view, fe_error_t *error)
+{
+   bson_t def = BSON_INITIALIZER;
+   bool ok = lookup(ctx, db, name, &def, is_view, error);
+   bson_destroy(&def);
+   return ok;
+}
+
 void
 cmd_views_source_destroy(cmd_views_source_t *source)
 {

@@ -27,6 +27,11 @@ typedef struct cmd_views_source {
    bson_t stages;    /* owned; the views' pipelines, innermost first, then the command's */
 } cmd_views_source_t;
 
+/* Sets *is_view when db.name is a view (one cached catalog look-up): bulkWrite refuses its
+ * operations on a view (166) as cmd_views_intercept() refuses the other write commands. */
+bool cmd_views_is_view(fe_ctx_t *ctx, const char *db, const char *name, bool *is_view,
+                       fe_error_t *error);
+
 /* For aggregate on collection (nullable: {aggregate: 1}): when it is a view, re-points *stages
  * (a static view) at the views' pipelines followed by the command's stages, and
  * source->collection names what to read. Refuses a final $out or $merge into a view (166).

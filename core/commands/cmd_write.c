@@ -7,6 +7,7 @@
 
 #include "commands/args.h"
 #include "commands/handlers.h"
+#include "commands/hint.h"
 #include "commands/write_ops.h"
 #include "wire/header.h"
 
@@ -160,6 +161,7 @@ cmd_update(fe_ctx_t *ctx, fe_error_t *error)
          bson_iter_document(&items, &len, &data);
          bson_init_static(&item, data, len);
          item_ok = write_ops_parse_update(&item, &update_names, &let, &parse, &item_error) &&
+                   hint_check(&store, &item, parse.statement.upsert, &item_error) &&
                    write_ops_update(&store, &parse.statement, &result, &item_error);
          write_ops_parse_destroy(&parse);
       }
@@ -257,7 +259,8 @@ cmd_delete(fe_ctx_t *ctx, fe_error_t *error)
                          "The limit field in delete objects must be 0 or 1. Got %lld",
                          (long long) limit);
             } else {
-               item_ok = write_ops_delete_collated(&store, &q, NULL, bson_empty(&let) ? NULL : &let,
+               item_ok = hint_check(&store, &item, false, &item_error) &&
+                         write_ops_delete_collated(&store, &q, NULL, bson_empty(&let) ? NULL : &let,
                                                    has_collation ? &collation : NULL, limit == 0,
                                                    &deleted, NULL, &item_error);
             }
@@ -358,6 +361,9 @@ cmd_find_and_modify(fe_ctx_t *ctx, fe_error_t *error)
       goto done;
    }
    write_ops_store(ctx, collection, &store);
+   if (!hint_check(&store, ctx->command, upsert, error)) {
+      goto done;
+   }
 
    BSON_APPEND_DOCUMENT_BEGIN(ctx->reply, "lastErrorObject", &last_error);
    if (remove) {

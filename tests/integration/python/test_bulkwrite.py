@@ -258,6 +258,22 @@ class TestBulkWrite(Base):
         self.assertEqual((r['nErrors'], r['nDeleted']), (0, 1))
         self.assertEqual(c.count_documents({}), 1)
 
+    def test_hint_must_name_an_index(self):
+        c, = self.colls('c')
+        c.insert_many([{'_id': 1, 'a': 1}, {'_id': 2, 'a': 2}])
+        c.create_index('a')
+        r = self.bulk([
+            {'update': 0, 'filter': {'_id': 1}, 'updateMods': {'$set': {'y': 1}}, 'hint': 'nope'},
+            {'update': 0, 'filter': {'_id': 1}, 'updateMods': {'$set': {'y': 1}}, 'hint': 'a_1'},
+            {'delete': 0, 'filter': {'_id': 2}, 'hint': {'b': 1}},
+            {'delete': 0, 'filter': {'_id': 2}, 'hint': {'_id': 1}},
+        ], [c], ordered=False)
+        self.assertEqual((r['nErrors'], r['nModified'], r['nDeleted']), (2, 1, 1))
+        res = r['results']
+        self.assertEqual([(x['idx'], x['ok'], x.get('code')) for x in res],
+                         [(0, 0, 2), (1, 1, None), (2, 0, 2), (3, 1, None)])
+        self.assertIn('hint provided does not correspond to an existing index', res[0]['errmsg'])
+
 
 class TestUpdateSort(Base):
     def test_update_one_takes_the_first_in_sort_order(self):

@@ -142,6 +142,104 @@ class TestCatalog(Base):
         self.assertEqual(len(list(c.find({'a': {'$gte': 1}}).hint('a_1'))), 2)
 
 
+class TestHint(Base):
+    """A hint must name an existing, visible index by name or key pattern, as mongod's planner
+    requires; _id and $natural always exist, and a missing collection takes any hint."""
+
+    MISSING = 'hint provided does not correspond to an existing index'
+
+    def setUp(self):
+        self.c = self.coll()
+        self.c.insert_many([{'_id': i, 'a': i, 'b': i % 2} for i in range(4)])
+        self.c.create_index('a')
+        self.c.create_index([('b', 1), ('a', -1)], name='ba')
+
+    def assert_bad_hint(self, fn):
+        with self.assertRaises(OperationFailure) as cm:
+            fn()
+        self.assertEqual(cm.exception.code, 2)
+        self.assertIn(self.MISSING, str(cm.exception))
+
+    def test_existing_hints_are_accepted(self):
+        c = self.c
+        for hint in ['a_1', [('a', 1)], 'ba', [('b', 1), ('a', -1)], '_id_',
+                     [('_id', 1)], [('$natural', 1)], [('$natural', -1)]]:
+            self.assertEqual(len(list(c.find({'a': {'$gte': 1}}).hint(hint))), 3, hint)
+            self.assertEqual(c.count_documents({'a': {'$gte': 1}}, hint=hint), 3)
+        self.assertEqual(self.db.command('count', c.name, hint='a_1')['n'], 4)
+        r = self.db.command('find', c.name, hint={'a': 1.0})  # {a: 1} and {a: 1.0} are one key
+        self.assertEqual(len(r['cursor']['firstBatch']), 4)
+        self.assertEqual(sorted(self.db.command('distinct', c.name, key='b', hint='ba')['values']),
+                         [0, 1])
+        self.assertEqual(len(list(c.aggregate([{'$match': {'b': 1}}], hint='ba'))), 2)
+        self.assertEqual(c.update_one({'_id': 0}, {'$set': {'x': 1}}, hint='a_1').modified_count, 1)
+        self.assertEqual(c.update_many({}, {'$set': {'y': 1}}, hint=[('b', 1), ('a', -1)])
+                         .modified_count, 4)
+        self.assertIsNotNone(c.find_one_and_update({'_id': 1}, {'$set': {'x': 2}}, hint='_id_'))
+        self.assertEqual(c.delete_one({'_id': 3}, hint=[('a', 1)]).deleted_count, 1)
+
+    def test_unknown_hint_fails_reads(self):
+        c = self.c
+        for hint in ['nope', [('a', -1)], [('c', 1)], [('_id', -1)], [('a', 1), ('b', 1)]]:
+            self.assert_bad_hint(lambda: list(c.find({}).hint(hint)))
+            self.assert_bad_hint(lambda: c.count_documents({}, hint=hint))
+        self.assert_bad_hint(lambda: self.db.command('count', c.name, hint='nope'))
+        self.assert_bad_hint(lambda: self.db.command('distinct', c.name, key='a', hint='nope'))
+        self.assert_bad_hint(lambda: list(c.aggregate([], hint='nope')))
+        self.assert_bad_hint(lambda: list(c.aggregate([], hint={'zz': 1})))
+
+    def test_unknown_hint_fails_writes(self):
+        c = self.c
+        self.assert_bad_hint(lambda: c.update_one({'_id': 0}, {'$set': {'x': 1}}, hint='nope'))
+        self.assert_bad_hint(lambda: c.delete_many({}, hint=[('zz', 1)]))
+        self.assert_bad_hint(lambda: c.find_one_and_delete({'_id': 0}, hint='nope'))
+        self.assert_bad_hint(lambda: c.find_one_and_update({'_id': 0}, {'$set': {'x': 1}},
+                                                           hint='nope'))
+        self.assertEqual(c.count_documents({}), 4)
+        self.assertEqual(c.count_documents({'x': 1}), 0)
+        # Each statement fails on its own: an unordered command runs the others.
+        r = self.db.command('update', c.name, ordered=False, updates=[
+            {'q': {'_id': 0}, 'u': {'$set': {'x': 1}}, 'hint': 'nope'},
+            {'q': {'_id': 1}, 'u': {'$set': {'x': 1}}, 'hint': 'a_1'}])
+        self.assertEqual(r['n'], 1)
+        self.assertEqual([(e['index'], e['code']) for e in r['writeErrors']], [(0, 2)])
+        self.assertIn(self.MISSING, r['writeErrors'][0]['errmsg'])
+        r = self.db.command('delete', c.name, deletes=[
+            {'q': {'_id': 0}, 'limit': 1, 'hint': {'nope': 1}},
+            {'q': {'_id': 1}, 'limit': 1}])
+        self.assertEqual(r['n'], 0)
+        self.assertEqual([(e['index'], e['code']) for e in r['writeErrors']], [(0, 2)])
+
+    def test_hidden_index_cannot_be_hinted(self):
+        c = self.c
+        self.db.command('collMod', c.name, index={'name': 'a_1', 'hidden': True})
+        self.assert_bad_hint(lambda: list(c.find({}).hint('a_1')))
+        self.assert_bad_hint(lambda: list(c.find({}).hint([('a', 1)])))
+        self.db.command('collMod', c.name, index={'name': 'a_1', 'hidden': False})
+        self.assertEqual(len(list(c.find({}).hint('a_1'))), 4)
+
+    def test_missing_collection_takes_any_hint(self):
+        m = self.db['hint_missing']
+        m.drop()
+        self.assertEqual(list(m.find({}).hint('nope')), [])
+        self.assertEqual(m.count_documents({}, hint='nope'), 0)
+        self.assertEqual(self.db.command('distinct', m.name, key='a', hint='nope')['values'], [])
+        self.assertEqual(list(m.aggregate([], hint='nope')), [])
+        self.assertEqual(m.update_one({'a': 1}, {'$set': {'b': 1}}, hint='nope').matched_count, 0)
+        self.assertEqual(m.delete_many({}, hint='nope').deleted_count, 0)
+        # An upsert plans against the collection it creates, which has only _id.
+        self.assert_bad_hint(lambda: m.update_one({'a': 1}, {'$set': {'b': 1}}, upsert=True,
+                                                  hint='nope'))
+        self.assertIsNotNone(m.update_one({'a': 1}, {'$set': {'b': 1}}, upsert=True,
+                                          hint='_id_').upserted_id)
+        m.drop()
+
+    def test_hint_type(self):
+        with self.assertRaises(OperationFailure) as cm:
+            self.db.command('find', self.c.name, hint=1)
+        self.assertEqual(cm.exception.code, 9)
+
+
 class TestUnique(Base):
     def test_insert_duplicate(self):
         c = self.coll()

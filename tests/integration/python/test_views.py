@@ -10,6 +10,8 @@ import os
 import sys
 import unittest
 
+from bson.son import SON
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 import harness  # noqa: E402
 
@@ -194,6 +196,26 @@ class Views(unittest.TestCase):
         self.assertCode(166, v.drop_index, 'a_1')
         self.assertCode(166, lambda: list(v.list_indexes()))
         self.assertEqual(self.db.src.count_documents({}), 4)
+
+    def test_bulk_write_refused(self):
+        """bulkWrite refuses each operation on a view (166) as that operation's error."""
+        ops = [{'insert': 0, 'document': {'_id': 7}},
+               {'insert': 1, 'document': {'_id': 7}},
+               {'update': 0, 'filter': {}, 'updateMods': {'$set': {'a': 1}}},
+               {'delete': 0, 'filter': {}}]
+        r = self.client.admin.command(SON([
+            ('bulkWrite', 1), ('ops', ops), ('ordered', False),
+            ('nsInfo', [{'ns': DB + '.adults'}, {'ns': DB + '.src'}])]))
+        self.assertEqual((r['nErrors'], r['nInserted'], r['nModified'], r['nDeleted']),
+                         (3, 1, 0, 0))
+        res = r['cursor']['firstBatch']
+        self.assertEqual([(x['idx'], x['ok'], x.get('code')) for x in res],
+                         [(0, 0, 166), (1, 1, None), (2, 0, 166), (3, 0, 166)])
+        self.assertEqual(res[0]['errmsg'], 'Namespace it_views.adults is a view, not a collection')
+        self.assertEqual(self.db.src.count_documents({}), 5)
+        r = self.client.admin.command(SON([
+            ('bulkWrite', 1), ('ops', ops), ('nsInfo', [{'ns': DB + '.adults'}, {'ns': DB + '.src'}])]))
+        self.assertEqual((r['nErrors'], [x['idx'] for x in r['cursor']['firstBatch']]), (1, [0]))
 
     def test_out_to_view_refused(self):
         self.assertCode(166, lambda: list(self.db.src.aggregate([{'$out': 'adults'}])))
