@@ -1,6 +1,6 @@
 /*
  * views.c: the catalog of read-only views in a hidden collection per database, and each
- * worker's memory of it (docs/rfc/0011-views.md; interface in views.h).
+ * worker's memory of it (docs/rfc/0008-views.md; interface in views.h).
  */
 #include "backend/views.h"
 

@@ -1,6 +1,6 @@
 /*
  * views.h: the catalog of read-only views, kept by the core for every backend
- * (docs/rfc/0011-views.md).
+ * (docs/rfc/0008-views.md).
  *
  * Each database keeps its view definitions in the hidden collection VIEWS_CATALOG, one document
  * per view: {_id: "<view name>", viewOn: "<source>", pipeline: [...][, collation: {...}]}. A

@@ -1,5 +1,5 @@
 /*
- * cmd_views.c: read-only views (docs/rfc/0011-views.md; interface in cmd_views.h).
+ * cmd_views.c: read-only views (docs/rfc/0008-views.md; interface in cmd_views.h).
  *
  * A view is {viewOn, pipeline} in the core's catalog (backend/views.h). A read on a view is an
  * aggregation over the collection at the end of the chain of views, their pipelines first,

@@ -1,5 +1,5 @@
 /*
- * cmd_views.h: read-only views in the commands (docs/rfc/0011-views.md). Definitions live in
+ * cmd_views.h: read-only views in the commands (docs/rfc/0008-views.md). Definitions live in
  * the core's catalog (backend/views.h); reads on a view run as aggregations over the
  * collection at the end of its chain, as mongod runs them; writes are refused.
  */

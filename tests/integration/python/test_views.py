@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Read-only views through pymongo (docs/rfc/0011-views.md): create with viewOn and pipeline
+"""Read-only views through pymongo (docs/rfc/0008-views.md): create with viewOn and pipeline
 (checked as mongod checks it), reads on a view (find, aggregate, count, distinct,
 count_documents, estimated_document_count, $lookup/$unionWith/$graphLookup/$facet of a view),
 views over views, listCollections, drop, dropDatabase, collMod, and the refusals: writes
