@@ -305,6 +305,12 @@ conn_check_result(PGconn *conn, PGresult *res, const char *what, ferret_error_t 
    }
    lost = PQstatus(conn) != CONNECTION_OK;
    sqlstate = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+   if (!lost && res != NULL && sqlstate == NULL) {
+      /* An error libpq made itself ("server closed the connection unexpectedly" after a failed
+       * send) can come while the connection still reads as OK: reading meets the end of file
+       * that marks it lost, so a restarting server is reported as unavailable, not internal. */
+      lost = PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK;
+   }
    primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
    conn_copy_trimmed(message, sizeof message, primary != NULL ? primary : PQerrorMessage(conn));
    status = conn_status(sqlstate, lost);
